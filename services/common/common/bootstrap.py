@@ -1,0 +1,91 @@
+"""The composition root: what a function needs, built once per container, lazily.
+
+Nothing here opens a socket or imports boto3 until a handler first asks for it,
+so a function pays at cold start only for the parts it uses. Tests replace any
+part with ``override(...)`` instead of re-importing modules.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+
+from common.db import make_engine
+from common.publisher import EventBridgePublisher
+from common.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from common.auth import TokenVerifier
+
+
+def _client(service: str, settings: Settings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts: a slow AWS call must not eat the whole Lambda timeout.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    )
+    return boto3.client(service, region_name=settings.aws_region, config=config)
+
+
+class Container:
+    def __init__(self, **parts: Any) -> None:
+        # Any cached property may be given ready-made (tests, the local runtime).
+        for name, value in parts.items():
+            if not isinstance(getattr(type(self), name, None), cached_property):
+                raise TypeError(f"unknown part {name!r}")
+            self.__dict__[name] = value
+
+    @cached_property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings)
+
+    @cached_property
+    def events_client(self) -> Any:
+        return _client("events", self.settings)
+
+    @cached_property
+    def ses_client(self) -> Any:
+        return _client("sesv2", self.settings)
+
+    @cached_property
+    def publisher(self) -> EventBridgePublisher:
+        self.settings.require("event_bus_name")
+        assert self.settings.event_bus_name is not None
+        return EventBridgePublisher(self.events_client, self.settings.event_bus_name)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        from common.auth import TokenVerifier  # PyJWT + cryptography: HTTP functions only
+
+        s = self.settings
+        s.require("jwks_url", "jwt_issuer", "jwt_audience")
+        assert s.jwks_url and s.jwt_issuer and s.jwt_audience
+        return TokenVerifier(s.jwks_url, s.jwt_issuer, s.jwt_audience)
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    """The container's parts (one per Lambda execution environment)."""
+    global _container
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def override(**parts: Any) -> Container:
+    """Start over with the given parts (the rest built lazily as usual)."""
+    global _container
+    if _container is not None and "engine" in _container.__dict__ and "engine" not in parts:
+        _container.engine.dispose()
+    _container = Container(**parts)
+    return _container

@@ -1,0 +1,115 @@
+"""The database: one SQLAlchemy engine on pg8000 per container, built lazily.
+
+* ``DATABASE_URL`` set: used as is (local suite, tests).
+* Otherwise RDS Proxy: ``DB_HOST``/``DB_PORT``/``DB_NAME``/``DB_USER`` with a fresh IAM
+  auth token for every new connection (tokens live 15 minutes, so one is minted in
+  the connect hook, never baked into the URL) and TLS required.
+
+The pool holds one connection and no overflow: a Lambda container serves one
+request at a time, and RDS Proxy does the pooling across containers.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
+
+from common.observability import logger
+from common.settings import Settings
+
+T = TypeVar("T")
+
+# SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
+CONNECTION_SQLSTATES = frozenset(
+    {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+)
+POOL_RECYCLE_SECONDS = 600  # under the 15 minutes an IAM token is valid for
+
+
+def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
+    """Build the container's engine from settings; opens no connection."""
+    options: dict[str, Any] = {
+        "pool_size": 1,
+        "max_overflow": 0,
+        "pool_pre_ping": True,
+        "pool_recycle": POOL_RECYCLE_SECONDS,
+        "pool_timeout": 10,
+    }
+    if settings.database_url:
+        return create_engine(settings.database_url, **options)
+
+    settings.require("db_host", "db_name", "db_user")
+    url = URL.create(
+        "postgresql+pg8000",
+        username=settings.db_user,
+        host=settings.db_host,
+        port=settings.db_port,
+        database=settings.db_name,
+    )
+    engine = create_engine(
+        url, connect_args={"ssl_context": ssl.create_default_context()}, **options
+    )
+    if rds_client is None:
+        import boto3  # only the RDS Proxy path pays for boto3 here
+
+        rds_client = boto3.client("rds", region_name=settings.aws_region)
+
+    @event.listens_for(engine, "do_connect")
+    def _iam_auth_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["password"] = rds_client.generate_db_auth_token(
+            DBHostname=settings.db_host, Port=settings.db_port, DBUsername=settings.db_user
+        )
+
+    return engine
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the connection was lost or refused (worth a retry)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    import pg8000.dbapi
+
+    if isinstance(exc, pg8000.dbapi.InterfaceError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, pg8000.dbapi.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C") in CONNECTION_SQLSTATES
+    return False
+
+
+def retry_on_disconnect(
+    operation: Callable[[], T],
+    *,
+    engine: Engine,
+    attempts: int = 3,
+    base_delay: float = 0.05,
+) -> T:
+    """Run ``operation`` (a whole transaction), retrying it on connection loss.
+
+    On a connection-class failure the pool is emptied, so the next attempt opens a
+    fresh connection (with a fresh IAM token), after a jittered exponential backoff.
+    Any other error is raised at once. ``operation`` must be a complete transaction
+    that is safe to run again, since a failed attempt was rolled back.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except Exception as exc:
+            if attempt == attempts or not is_connection_error(exc):
+                raise
+            engine.dispose()
+            delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
+            logger.warning(
+                "database connection lost; retrying",
+                extra={"attempt": attempt, "delay_s": round(delay, 3), "error": type(exc).__name__},
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")

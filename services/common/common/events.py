@@ -1,0 +1,215 @@
+"""The published language: every domain event of the suite, with its envelope.
+
+Each event is a pydantic model of the EventBridge ``detail``: business fields plus a
+``metadata`` object. ``events/schemas/<DetailType>.json`` is generated from these
+models (``orderflow schemas``) and never edited by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+
+from common.countries import ISO_3166_ALPHA2
+
+EVENT_VERSION = "1.0"
+MONEY_PATTERN = r"^\d{1,12}\.\d{2}$"
+_MONEY_RE = re.compile(MONEY_PATTERN)
+
+
+def _parse_money(value: Any) -> Any:
+    # Money crosses every boundary as a two-place decimal string, never a float.
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str) or not _MONEY_RE.match(value):
+        raise ValueError('must be a decimal string with two places, e.g. "12.50"')
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_parse_money),
+    PlainSerializer(lambda v: f"{v:.2f}", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["12.50"]}),
+]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(lambda v: v.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _country(value: str) -> str:
+    if value not in ISO_3166_ALPHA2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code, e.g. GB")
+    return value
+
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class CamelModel(BaseModel):
+    """camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored: consumers are tolerant readers, so a producer can add
+    a field without breaking them (a breaking change gets a new ``version``).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class EventMetadata(CamelModel):
+    event_id: uuid.UUID
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: str | None
+    timestamp: UtcDatetime
+    version: Literal["1.0"]
+
+    @classmethod
+    def new(cls, correlation_id: str, causation_id: str | None = None) -> EventMetadata:
+        return cls(
+            event_id=uuid.uuid4(),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp=datetime.now(UTC),
+            version=EVENT_VERSION,
+        )
+
+
+class ShippingAddress(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: CountryCode
+
+
+class DomainEvent(CamelModel):
+    """Base of every event detail. Subclasses name their source and detail-type."""
+
+    SOURCE: ClassVar[str]
+    DETAIL_TYPE: ClassVar[str]
+
+    metadata: EventMetadata
+
+
+class OrderCreatedItem(CamelModel):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1000)
+    unit_price: Money
+
+
+class OrderCreated(DomainEvent):
+    SOURCE: ClassVar[str] = "orders.service"
+    DETAIL_TYPE: ClassVar[str] = "OrderCreated"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    customer_email: str = Field(min_length=3, max_length=320)
+    items: list[OrderCreatedItem] = Field(min_length=1, max_length=50)
+    total: Money
+    currency: CurrencyCode
+    shipping_address: ShippingAddress
+
+
+class ReservedItem(CamelModel):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1000)
+
+
+class InventoryReserved(DomainEvent):
+    SOURCE: ClassVar[str] = "inventory.service"
+    DETAIL_TYPE: ClassVar[str] = "InventoryReserved"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    items: list[ReservedItem] = Field(min_length=1, max_length=50)
+    # Carried along so that shipping needs no other service's data.
+    shipping_address: ShippingAddress
+
+
+class ShortItem(CamelModel):
+    sku: Sku
+    requested: int = Field(ge=1)
+    available: int = Field(ge=0)
+
+
+class InventoryReservationFailed(DomainEvent):
+    SOURCE: ClassVar[str] = "inventory.service"
+    DETAIL_TYPE: ClassVar[str] = "InventoryReservationFailed"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=1000)
+    short_items: list[ShortItem] = Field(min_length=1, max_length=50)
+
+
+class ShipmentRequested(DomainEvent):
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentRequested"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    items: list[ReservedItem] = Field(min_length=1, max_length=50)
+    shipping_address: ShippingAddress
+
+
+OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "REJECTED"]
+
+
+class OrderStatusChanged(DomainEvent):
+    SOURCE: ClassVar[str] = "orders.service"
+    DETAIL_TYPE: ClassVar[str] = "OrderStatusChanged"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    previous_status: OrderStatus
+    status: OrderStatus
+    rejection_reason: str | None = None
+
+
+ALL_EVENTS: tuple[type[DomainEvent], ...] = (
+    OrderCreated,
+    InventoryReserved,
+    InventoryReservationFailed,
+    ShipmentRequested,
+    OrderStatusChanged,
+)
+
+
+def event_json_schema(event_type: type[DomainEvent]) -> dict[str, Any]:
+    """The JSON Schema of an event's ``detail``, as checked in under events/schemas/."""
+    schema = event_type.model_json_schema(by_alias=True, mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://orderflow.example/events/{event_type.DETAIL_TYPE}.json",
+        "x-source": event_type.SOURCE,
+        "x-detail-type": event_type.DETAIL_TYPE,
+        **schema,
+    }

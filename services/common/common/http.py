@@ -1,0 +1,191 @@
+"""The HTTP middleware chain, on Powertools Event Handler middlewares.
+
+The seed article's chain (error handler, response formatter, JSON parser, auth)
+maps onto Powertools' ``app.use([...])``; order, outermost first:
+
+1. ``handle_errors``: every exception becomes the contract's JSON error; the
+   unexpected ones a 500 with the request id and no detail, logged in full. Every
+   response (errors included) gets ``X-Correlation-Id``; CORS comes from Powertools.
+2. ``authenticate``: a verified bearer token or 401.
+3. ``parse_json_body``: 413 over 64 KiB, 400 when the body is not JSON.
+
+``require_admin`` is a per-route middleware (403).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from pydantic import ValidationError
+
+from common.auth import InvalidToken, Principal, TokenVerifier
+from common.observability import logger
+
+MAX_BODY_BYTES = 64 * 1024
+JSON = "application/json"
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+CORS = CORSConfig(
+    allow_origin="*",
+    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"],
+    expose_headers=["Location", "X-Correlation-Id"],
+    max_age=600,
+)
+
+
+class ApiError(Exception):
+    """An error the client caused or may act on, with the contract's status and code."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def validation_error(exc: ValidationError, *, prefix: str = "") -> ApiError:
+    """422 naming each invalid field by its path in the request body."""
+    details = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        path = prefix
+        for part in err["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        details.append({"field": path or "body", "message": err["msg"], "type": err["type"]})
+    return ApiError(422, "VALIDATION_FAILED", "the request is invalid", details)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(payload, separators=(",", ":")),
+        headers=headers or {},
+    )
+
+
+def correlation_id(app: APIGatewayHttpResolver) -> str:
+    """The request's correlation id: the caller's ``X-Correlation-Id`` or a new one."""
+    existing = app.context.get("correlation_id")
+    if existing:
+        return str(existing)
+    given = app.current_event.headers.get("x-correlation-id")
+    value = given if given and _CORRELATION_ID.match(given) else str(uuid.uuid4())
+    app.append_context(correlation_id=value)
+    logger.set_correlation_id(value)
+    return value
+
+
+def principal(app: APIGatewayHttpResolver) -> Principal:
+    return app.context["principal"]  # type: ignore[no-any-return]
+
+
+def body(app: APIGatewayHttpResolver) -> Any:
+    return app.context.get("body")
+
+
+def _error_response(app: APIGatewayHttpResolver, error: ApiError) -> Response:
+    request_id = getattr(app.lambda_context, "aws_request_id", None) or str(uuid.uuid4())
+    payload: dict[str, Any] = {"error": {"code": error.code, "message": error.message}}
+    if error.details:
+        payload["error"]["details"] = error.details
+    payload["requestId"] = request_id
+    return json_response(error.status, payload)
+
+
+def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    cid = correlation_id(app)
+    try:
+        response = next_middleware(app)
+    except ApiError as error:
+        if error.status >= 500:
+            logger.error("request failed", extra={"code": error.code})
+        response = _error_response(app, error)
+    except Exception:
+        # Full context goes to the log (by request id); the client learns nothing internal.
+        logger.exception(
+            "unhandled error",
+            extra={"method": app.current_event.request_context.http.method,
+                   "path": app.current_event.raw_path},
+        )
+        response = _error_response(
+            app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred")
+        )
+    _format(response, cid)
+    return response
+
+
+def _format(response: Response, cid: str) -> None:
+    response.headers["X-Correlation-Id"] = cid
+    # Powertools adds the CORS headers when the request carries an Origin; the API
+    # allows any origin, so every response says so (curl and servers included).
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+
+
+def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[..., Response]:
+    """Middleware: require a valid bearer token, expose its principal to the route."""
+
+    def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        header = app.current_event.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "UNAUTHORIZED", "a bearer token is required")
+        try:
+            who = get_verifier().verify(token.strip())
+        except InvalidToken as exc:
+            # The reason is safe to log (never the token itself) and useful to callers.
+            logger.info("token rejected", extra={"reason": str(exc)})
+            raise ApiError(401, "UNAUTHORIZED", "the bearer token is not valid") from None
+        app.append_context(principal=who)
+        logger.append_keys(customer_id=who.subject)
+        return next_middleware(app)
+
+    return authenticate
+
+
+def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    event = app.current_event
+    raw = event.body
+    if raw is not None and event.request_context.http.method in ("POST", "PUT", "PATCH"):
+        # Base64 inflates by 4/3: checking the raw size first avoids decoding a flood.
+        if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if event.is_base64_encoded else MAX_BODY_BYTES * 4):
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        try:
+            text = event.decoded_body or ""
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "INVALID_JSON", "the body is not valid UTF-8 JSON") from None
+        if len(text.encode()) > MAX_BODY_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        try:
+            app.append_context(body=json.loads(text))
+        except (ValueError, RecursionError):
+            raise ApiError(400, "INVALID_JSON", "the body is not valid JSON") from None
+    return next_middleware(app)
+
+
+def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    if not principal(app).is_admin:
+        raise ApiError(403, "FORBIDDEN", "this route needs the admin scope")
+    return next_middleware(app)
+
+
+def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResolver:
+    """An HTTP API (payload 2.0) resolver with the middleware chain installed."""
+    app = APIGatewayHttpResolver(cors=CORS)
+    app.use([handle_errors, authenticate_with(get_verifier), parse_json_body])
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        response = _error_response(app, ApiError(404, "NOT_FOUND", "no such route"))
+        _format(response, correlation_id(app))
+        return response
+
+    return app

@@ -1,0 +1,63 @@
+"""Unit of work around one SQLAlchemy connection and transaction.
+
+``with uow:`` opens a transaction that is rolled back unless ``uow.commit()`` is
+called; the outbox writes through the same connection, so an event is stored if
+and only if the state it announces is.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.engine import Connection, Engine, RootTransaction
+
+from common import outbox
+from common.events import DomainEvent
+
+
+class SqlOutbox:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, event: DomainEvent) -> int:
+        return outbox.add_event(self._connection, event)
+
+
+class SqlUnitOfWork:
+    """Base for each service's unit of work; subclasses bind their repositories."""
+
+    connection: Connection
+    outbox: SqlOutbox
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._transaction: RootTransaction | None = None
+
+    def bind(self, connection: Connection) -> None:
+        """Create the service's repositories on ``connection``."""
+
+    def __enter__(self) -> Self:
+        self.connection = self._engine.connect()
+        self._transaction = self.connection.begin()
+        self.outbox = SqlOutbox(self.connection)
+        self.bind(self.connection)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self.connection.close()
+
+    def commit(self) -> None:
+        assert self._transaction is not None
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        assert self._transaction is not None
+        self._transaction.rollback()
+

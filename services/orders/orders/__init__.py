@@ -1,0 +1,1 @@
+"""The orders service: HTTP API, outbox relay and order status."""

@@ -1,0 +1,151 @@
+"""PostgreSQL adapters of the orders ports (SQLAlchemy Core, parameterised queries)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Row
+
+from common.uow import SqlUnitOfWork
+from orders.adapters.tables import order_items, orders, products
+from orders.domain.model import Order, OrderLine, OrderStatus, Product
+
+
+class SqlProductRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get_many(self, skus: list[str]) -> dict[str, Product]:
+        rows = self._c.execute(select(products).where(products.c.sku.in_(skus))).all()
+        return {r.sku: Product(r.sku, r.name, r.unit_price, r.currency) for r in rows}
+
+    def upsert(self, product: Product) -> Product:
+        values: dict[str, Any] = {
+            "sku": product.sku,
+            "name": product.name,
+            "unit_price": product.unit_price,
+            "currency": product.currency,
+        }
+        stmt = insert(products).values(**values, updated_at=func.now())
+        self._c.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[products.c.sku], set_={**values, "updated_at": func.now()}
+            )
+        )
+        return product
+
+
+class SqlOrderRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, order: Order) -> bool:
+        inserted = self._c.execute(
+            insert(orders)
+            .values(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                customer_email=order.customer_email,
+                status=order.status.value,
+                rejection_reason=order.rejection_reason,
+                total=order.total,
+                currency=order.currency,
+                shipping_address=order.shipping_address,
+                correlation_id=order.correlation_id,
+                idempotency_key=order.idempotency_key,
+                request_hash=order.request_hash,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+            # Any unique conflict (order id, or customer + Idempotency-Key): a
+            # concurrent twin waits here for the first to commit, then inserts nothing.
+            .on_conflict_do_nothing()
+            .returning(orders.c.order_id)
+        ).first()
+        if inserted is None:
+            return False
+        self._c.execute(
+            order_items.insert(),
+            [
+                {
+                    "order_id": order.order_id,
+                    "line_no": n,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "line_total": line.line_total,
+                }
+                for n, line in enumerate(order.lines, start=1)
+            ],
+        )
+        return True
+
+    def get(self, order_id: uuid.UUID) -> Order | None:
+        found = self._load(orders.c.order_id == order_id, limit=1)
+        return found[0] if found else None
+
+    def get_by_idempotency_key(self, customer_id: str, key: str) -> Order | None:
+        found = self._load(
+            and_(orders.c.customer_id == customer_id, orders.c.idempotency_key == key), limit=1
+        )
+        return found[0] if found else None
+
+    def list_for_customer(
+        self, customer_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Order]:
+        condition = orders.c.customer_id == customer_id
+        if after is not None:
+            condition = and_(
+                condition, tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after)
+            )
+        return self._load(condition, limit=limit)
+
+    def _load(self, condition: Any, limit: int) -> list[Order]:
+        rows = self._c.execute(
+            select(orders)
+            .where(condition)
+            .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+            .limit(limit)
+        ).all()
+        if not rows:
+            return []
+        lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
+        for item in self._c.execute(
+            select(order_items)
+            .where(order_items.c.order_id.in_([r.order_id for r in rows]))
+            .order_by(order_items.c.order_id, order_items.c.line_no)
+        ):
+            lines[item.order_id].append(OrderLine(item.sku, item.quantity, item.unit_price))
+        return [_to_order(r, lines[r.order_id]) for r in rows]
+
+
+def _to_order(row: Row[Any], lines: list[OrderLine]) -> Order:
+    return Order(
+        order_id=row.order_id,
+        customer_id=row.customer_id,
+        customer_email=row.customer_email,
+        status=OrderStatus(row.status),
+        lines=lines,
+        currency=row.currency,
+        shipping_address=row.shipping_address,
+        correlation_id=row.correlation_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        rejection_reason=row.rejection_reason,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
+    )
+
+
+class OrdersUnitOfWork(SqlUnitOfWork):
+    products: SqlProductRepository
+    orders: SqlOrderRepository
+
+    def bind(self, connection: Connection) -> None:
+        self.products = SqlProductRepository(connection)
+        self.orders = SqlOrderRepository(connection)

@@ -1,0 +1,48 @@
+"""Ports of the orders service: what its use cases need from the outside."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol, Self
+
+from common.events import DomainEvent
+from orders.domain.model import Order, Product
+
+
+class ProductRepository(Protocol):
+    def get_many(self, skus: list[str]) -> dict[str, Product]: ...
+
+    def upsert(self, product: Product) -> Product: ...
+
+
+class OrderRepository(Protocol):
+    def add(self, order: Order) -> bool:
+        """Insert ``order``; False when its id or idempotency key already exists."""
+        ...
+
+    def get(self, order_id: uuid.UUID) -> Order | None: ...
+
+    def get_by_idempotency_key(self, customer_id: str, key: str) -> Order | None: ...
+
+    def list_for_customer(
+        self, customer_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Order]:
+        """Newest first; ``after`` is the (created_at, order_id) of the last one seen."""
+        ...
+
+
+class Outbox(Protocol):
+    def add(self, event: DomainEvent) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    products: ProductRepository
+    orders: OrderRepository
+    outbox: Outbox
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *args: object) -> None: ...
+
+    def commit(self) -> None: ...

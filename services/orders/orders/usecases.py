@@ -1,0 +1,122 @@
+"""Use cases of the orders service: plain functions of a command and ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+from orders.domain.commands import PlaceOrder, UpsertProduct
+from orders.domain.model import IdempotencyKeyReused, Order, OrderNotFound, Product
+from orders.domain.ports import UnitOfWork
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PlacedOrder:
+    order: Order
+    # Outbox rows written by this call; empty when an earlier request made the order.
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+def place_order(cmd: PlaceOrder, uow: UnitOfWork, clock: Clock = _utcnow) -> PlacedOrder:
+    """Store a new order and its ``OrderCreated`` in one transaction.
+
+    With an ``Idempotency-Key``: the same key and request give back the first order
+    (however concurrent the duplicates: the unique key makes the later ones wait for
+    the first and then see it); the same key with another request is refused.
+    """
+    with uow:
+        if cmd.idempotency_key is not None:
+            earlier = uow.orders.get_by_idempotency_key(cmd.customer_id, cmd.idempotency_key)
+            if earlier is not None:
+                return PlacedOrder(_same_request(earlier, cmd))
+
+        catalog = uow.products.get_many(sorted({sku for sku, _ in cmd.quantities}))
+        order = Order.price(
+            order_id=cmd.order_id,
+            customer_id=cmd.customer_id,
+            customer_email=cmd.customer_email,
+            quantities=cmd.quantities,
+            catalog=catalog,
+            shipping_address=cmd.shipping_address,
+            correlation_id=cmd.correlation_id,
+            now=clock(),
+            idempotency_key=cmd.idempotency_key,
+            request_hash=cmd.request_hash,
+        )
+        if not uow.orders.add(order):
+            # Lost a race on the key, or this is a retry of a transaction whose
+            # commit went through before the connection dropped.
+            existing = uow.orders.get(cmd.order_id)
+            if existing is None and cmd.idempotency_key is not None:
+                existing = uow.orders.get_by_idempotency_key(cmd.customer_id, cmd.idempotency_key)
+            if existing is None:
+                raise RuntimeError("order insert conflicted but no order was found")
+            return PlacedOrder(_same_request(existing, cmd))
+
+        outbox_id = uow.outbox.add(order_created(order))
+        uow.commit()
+        return PlacedOrder(order, [outbox_id])
+
+
+def _same_request(order: Order, cmd: PlaceOrder) -> Order:
+    if order.customer_id != cmd.customer_id or order.request_hash != cmd.request_hash:
+        raise IdempotencyKeyReused()
+    return order
+
+
+def order_created(order: Order, causation_id: str | None = None) -> OrderCreated:
+    return OrderCreated(
+        order_id=order.order_id,
+        customer_id=order.customer_id,
+        customer_email=order.customer_email,
+        items=[
+            OrderCreatedItem(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in order.lines
+        ],
+        total=order.total,
+        currency=order.currency,
+        shipping_address=ShippingAddress.model_validate(order.shipping_address),
+        metadata=EventMetadata.new(order.correlation_id, causation_id),
+    )
+
+
+def get_order(order_id: uuid.UUID, customer_id: str, uow: UnitOfWork) -> Order:
+    """The customer's own order; someone else's is as unknown as a missing one."""
+    with uow:
+        order = uow.orders.get(order_id)
+    if order is None or order.customer_id != customer_id:
+        raise OrderNotFound(str(order_id))
+    return order
+
+
+def list_orders(
+    customer_id: str,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    uow: UnitOfWork,
+) -> tuple[list[Order], tuple[datetime, uuid.UUID] | None]:
+    """One page of the customer's orders, newest first, and where the next page starts."""
+    with uow:
+        page = uow.orders.list_for_customer(customer_id, limit + 1, after)
+    has_more = len(page) > limit
+    page = page[:limit]
+    cursor = (page[-1].created_at, page[-1].order_id) if has_more and page else None
+    return page, cursor
+
+
+def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> Product:
+    with uow:
+        product = uow.products.upsert(
+            Product(sku=cmd.sku, name=cmd.name, unit_price=cmd.unit_price, currency=cmd.currency)
+        )
+        uow.commit()
+    return product

@@ -1,0 +1,1 @@
+"""Orderflow's command line and local runtime (never deployed to Lambda)."""

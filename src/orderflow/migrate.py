@@ -1,0 +1,34 @@
+"""``orderflow migrate``: Alembic for every service schema, one version table each."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from orderflow.paths import MIGRATIONS
+
+# Order matters only for the first install: eventing holds the shared plumbing.
+SCHEMAS: tuple[str, ...] = ("eventing", "orders")
+
+
+def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[str]:
+    """Upgrade each schema to its head; returns the schemas migrated."""
+    if not (MIGRATIONS / "env.py").exists():
+        raise FileNotFoundError(f"migrations not found at {MIGRATIONS}")
+    engine = create_engine(target) if isinstance(target, str) else target
+    try:
+        for schema in schemas:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.set_main_option("path_separator", "os")
+            config.set_main_option("version_locations", str(MIGRATIONS / "versions" / schema))
+            config.attributes["schema"] = schema
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+    return list(schemas)

@@ -1,0 +1,86 @@
+"""A signing key, its JWKS served over loopback HTTP, and tokens minted with it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ISSUER = "https://issuer.orderflow.test"
+AUDIENCE = "orderflow-api"
+
+
+def new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+@dataclass
+class JwksServer:
+    """Serves ``keys`` at ``url``; counts fetches so tests can see the cache work."""
+
+    keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
+    fetches: int = 0
+
+    def start(self) -> JwksServer:
+        server_self = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server_self.fetches += 1
+                body = json.dumps(
+                    {"keys": [public_jwk(k, kid) for kid, k in server_self.keys.items()]}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/.well-known/jwks.json"
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def mint(
+    key: rsa.RSAPrivateKey,
+    kid: str,
+    *,
+    sub: str = "customer-1",
+    email: str | None = "ada@example.com",
+    scope: str | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    expires_in: int = 3600,
+    **extra: Any,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "iss": issuer, "aud": audience, "iat": now,
+                              "exp": now + expires_in, **extra}
+    if email is not None:
+        claims["email"] = email
+    if scope is not None:
+        claims["scope"] = scope
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
