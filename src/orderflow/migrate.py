@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from orderflow.paths import MIGRATIONS
 
 # Order matters only for the first install: eventing holds the shared plumbing.
-SCHEMAS: tuple[str, ...] = ("eventing", "orders")
+SCHEMAS: tuple[str, ...] = ("eventing", "orders", "inventory", "notifications", "shipping")
 
 
 def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[str]:

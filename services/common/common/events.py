@@ -100,6 +100,10 @@ class EventMetadata(CamelModel):
             version=EVENT_VERSION,
         )
 
+    def caused(self) -> EventMetadata:
+        """Metadata for an event that this one caused: same correlation, this as cause."""
+        return EventMetadata.new(self.correlation_id, causation_id=str(self.event_id))
+
 
 class ShippingAddress(CamelModel):
     name: str = Field(min_length=1, max_length=200)

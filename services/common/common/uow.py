@@ -7,6 +7,7 @@ and only if the state it announces is.
 
 from __future__ import annotations
 
+import uuid
 from types import TracebackType
 from typing import Self
 
@@ -24,11 +25,23 @@ class SqlOutbox:
         return outbox.add_event(self._connection, event)
 
 
+class SqlProcessedEvents:
+    """A consumer's record of the events it has handled (idempotency on eventId)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """True the first time; False when ``consumer`` already handled ``event_id``."""
+        return outbox.mark_processed(self._connection, consumer, event_id)
+
+
 class SqlUnitOfWork:
     """Base for each service's unit of work; subclasses bind their repositories."""
 
     connection: Connection
     outbox: SqlOutbox
+    processed: SqlProcessedEvents
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -41,6 +54,7 @@ class SqlUnitOfWork:
         self.connection = self._engine.connect()
         self._transaction = self.connection.begin()
         self.outbox = SqlOutbox(self.connection)
+        self.processed = SqlProcessedEvents(self.connection)
         self.bind(self.connection)
         return self
 
