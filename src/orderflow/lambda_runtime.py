@@ -5,33 +5,13 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+# One definition of the context, shared with the out-of-process bootstrap.
+from orderflow.lambda_bootstrap.bootstrap import LambdaContext
 
-@dataclass
-class LambdaContext:
-    """The attributes Powertools and our handlers read from Lambda's context."""
-
-    function_name: str = "local-function"
-    memory_limit_in_mb: int = 512
-    timeout_s: float = 30.0
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_s
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+__all__ = ["LambdaContext", "http_api_event"]
 
 
 def http_api_event(

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
 NAMESPACE = "Orderflow"
+
+# A request that records no business metric (a GET) is normal, not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(utc=True)
 metrics = Metrics(namespace=NAMESPACE)
