@@ -1,0 +1,64 @@
+"""Ports of the inventory service: what its use cases need from the outside."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, Self
+
+from common.events import DomainEvent
+from inventory.domain.model import Outcome, StockLevel
+
+
+class StockRepository(Protocol):
+    def lock(self, skus: Sequence[str]) -> dict[str, StockLevel]:
+        """The known SKUs' levels, locked until the transaction ends, in SKU order
+        (every transaction locks in the same order, so none deadlocks another)."""
+        ...
+
+    def get(self, sku: str) -> StockLevel | None: ...
+
+    def add_reserved(self, quantities: Mapping[str, int]) -> None:
+        """Add to ``reserved``; the SKUs must be locked and have the stock."""
+        ...
+
+    def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
+        """Create or update the SKU's ``on_hand``; None, changing nothing, when that
+        would put it below what is reserved."""
+        ...
+
+
+class ReservationRepository(Protocol):
+    def decide(self, order_id: uuid.UUID, outcome: Outcome, event_id: uuid.UUID) -> bool:
+        """Record the order's one decision; False when an earlier event already made it."""
+        ...
+
+    def add(self, order_id: uuid.UUID, quantities: Mapping[str, int]) -> None: ...
+
+
+class Outbox(Protocol):
+    def add(self, event: DomainEvent) -> int: ...
+
+
+class ProcessedEvents(Protocol):
+    def mark(self, consumer: str, event_id: uuid.UUID) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def stock(self) -> StockRepository: ...
+
+    @property
+    def reservations(self) -> ReservationRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def processed(self) -> ProcessedEvents: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+    def commit(self) -> None: ...

@@ -1,0 +1,118 @@
+"""InventoryApiFunction: stock levels for admins (API Gateway HTTP API, payload 2.0).
+
+An adapter only: parse and validate, call one use case, map the result or the
+domain error to the contract's response. Same middleware chain as the orders API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter, ValidationError
+
+from common import http
+from common.bootstrap import container
+from common.db import retry_on_disconnect
+from common.events import Sku
+from common.http import ApiError, json_response
+from common.observability import logger, metrics, tracer
+from inventory.adapters.repository import InventoryUnitOfWork
+from inventory.domain.commands import SetStock
+from inventory.domain.model import StockBelowReserved, StockNotFound
+from inventory.handlers.schemas import ErrorResponse, PutStockRequest, StockOut
+from inventory.usecases import get_stock, set_stock
+
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
+
+app = http.create_app(lambda: container().verifier)
+
+
+def _uow() -> InventoryUnitOfWork:
+    return InventoryUnitOfWork(container().engine)
+
+
+def _run(operation: Any) -> Any:
+    return retry_on_disconnect(operation, engine=container().engine)
+
+
+def _error(description: str) -> Any:
+    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+
+
+def _stock(description: str) -> Any:
+    return {"description": description, "content": {"application/json": {"model": StockOut}}}
+
+
+COMMON_ERRORS = {
+    401: _error("Missing or invalid token"),
+    403: _error("Admin scope required"),
+    500: _error("Unexpected error"),
+}
+
+
+@app.get(
+    "/inventory/<sku>",
+    summary="Get a SKU's stock level (admin)",
+    middlewares=[http.require_admin],
+    responses={200: _stock("The stock level"), 404: _error("No stock recorded for the SKU"), **COMMON_ERRORS},
+)
+def get_one(sku: str):  # no return annotation: Powertools would model it
+    try:
+        _SKU.validate_python(sku)
+        level = _run(lambda: get_stock(sku, _uow()))
+    except (ValidationError, StockNotFound):
+        # A SKU that cannot exist is as unknown as one never stocked.
+        raise ApiError(404, "NOT_FOUND", "no stock is recorded for this SKU") from None
+    return json_response(200, StockOut.of(level).model_dump(mode="json", by_alias=True))
+
+
+@app.put(
+    "/inventory/<sku>",
+    summary="Set a SKU's stock on hand, creating it if new (admin)",
+    middlewares=[http.require_admin],
+    responses={
+        200: _stock("The stock level"),
+        400: _error("Body is not JSON"),
+        409: _error("onHand below what is already reserved"),
+        413: _error("Body over 64 KiB"),
+        422: _error("Invalid body or SKU"),
+        **COMMON_ERRORS,
+    },
+)
+def put_one(sku: str):
+    try:
+        _SKU.validate_python(sku)
+    except ValidationError as exc:
+        raise http.validation_error(exc, prefix="sku") from None
+    try:
+        request = PutStockRequest.model_validate(http.body(app))
+    except ValidationError as exc:
+        raise http.validation_error(exc) from None
+    try:
+        level = _run(lambda: set_stock(SetStock(sku=sku, on_hand=request.on_hand), _uow()))
+    except StockBelowReserved as exc:
+        raise ApiError(
+            409,
+            "STOCK_BELOW_RESERVED",
+            str(exc),
+            [
+                {
+                    "field": "onHand",
+                    "message": f"must be at least {exc.reserved}, the quantity reserved",
+                    "type": "stock_below_reserved",
+                }
+            ],
+        ) from None
+    logger.info("stock set", extra={"sku": sku, "on_hand": level.on_hand, "reserved": level.reserved})
+    return json_response(200, StockOut.of(level).model_dump(mode="json", by_alias=True))
+
+
+REQUEST_BODIES = {("/inventory/{sku}", "put"): PutStockRequest}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

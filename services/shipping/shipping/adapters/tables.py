@@ -1,0 +1,18 @@
+"""SQLAlchemy Core tables of schema ``shipping`` (the migrations create them)."""
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(schema="shipping")
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("shipment_id", Uuid, primary_key=True),
+    Column("order_id", Uuid, nullable=False, unique=True),
+    Column("items", JSONB, nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
