@@ -1,0 +1,98 @@
+"""PostgreSQL adapters of the notifications ports (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+
+from common.outbox import processed_events
+from common.uow import SqlProcessedEvents, SqlUnitOfWork
+from notifications.adapters.tables import emails
+from notifications.domain.model import ClaimOutcome, EmailStatus
+
+
+class SqlEmailClaims:
+    """``notifications.emails``: one row per order, CLAIMED then SENT.
+
+    Every time comparison uses the database's clock, so that containers with
+    drifting clocks agree on when a claim has expired.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def claim(
+        self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID, ttl: timedelta
+    ) -> ClaimOutcome:
+        claim = {
+            "event_id": event_id,
+            "claim_token": token,
+            "claimed_at": func.now(),
+            "claim_expires_at": func.now() + ttl,
+        }
+        inserted = self._c.execute(
+            insert(emails)
+            .values(order_id=order_id, status=EmailStatus.CLAIMED.value, **claim)
+            # A concurrent twin waits here until the first claim commits, then inserts nothing.
+            .on_conflict_do_nothing()
+            .returning(emails.c.order_id)
+        ).first()
+        if inserted is not None:
+            return ClaimOutcome.CLAIMED
+
+        existing = self._c.execute(
+            select(emails.c.status, emails.c.claim_token,
+                   (emails.c.claim_expires_at < func.now()).label("expired"))
+            .where(emails.c.order_id == order_id)
+            .with_for_update()
+        ).one()
+        if existing.status == EmailStatus.SENT:
+            return ClaimOutcome.ALREADY_SENT
+        if existing.claim_token == token:
+            return ClaimOutcome.CLAIMED  # our own claim: this transaction is a retry
+        if not existing.expired:
+            return ClaimOutcome.IN_FLIGHT
+        self._c.execute(update(emails).where(emails.c.order_id == order_id).values(**claim))
+        return ClaimOutcome.RETAKEN
+
+    def mark_sent(self, order_id: uuid.UUID, token: uuid.UUID, message_id: str) -> bool:
+        result = self._c.execute(
+            update(emails)
+            .where(emails.c.order_id == order_id, emails.c.claim_token == token)
+            .values(status=EmailStatus.SENT.value, message_id=message_id, sent_at=func.now())
+            .returning(emails.c.order_id)
+        )
+        return result.first() is not None
+
+    def release(self, order_id: uuid.UUID, token: uuid.UUID) -> bool:
+        result = self._c.execute(
+            delete(emails)
+            .where(emails.c.order_id == order_id, emails.c.claim_token == token,
+                   emails.c.status == EmailStatus.CLAIMED.value)
+            .returning(emails.c.order_id)
+        )
+        return result.first() is not None
+
+
+class SqlReleasableProcessedEvents(SqlProcessedEvents):
+    """The processed-events record, plus taking a mark back when the effect was undone."""
+
+    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
+        self._connection.execute(
+            delete(processed_events).where(
+                processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
+            )
+        )
+
+
+class NotificationsUnitOfWork(SqlUnitOfWork):
+    emails: SqlEmailClaims
+    processed: SqlReleasableProcessedEvents
+
+    def bind(self, connection: Connection) -> None:
+        self.emails = SqlEmailClaims(connection)
+        self.processed = SqlReleasableProcessedEvents(connection)

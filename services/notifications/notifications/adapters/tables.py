@@ -1,0 +1,18 @@
+"""SQLAlchemy Core tables of schema ``notifications`` (the migrations create them)."""
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
+
+metadata = MetaData(schema="notifications")
+
+emails = Table(
+    "emails",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("claim_token", Uuid, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("claim_expires_at", DateTime(timezone=True), nullable=False),
+    Column("message_id", Text),
+    Column("sent_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,35 @@
+"""Notifications domain: the one confirmation email of an order, and its claim.
+
+An email is *claimed* in the database before SES is called and marked *sent*
+after, so that however often and however concurrently ``OrderCreated`` arrives,
+one invocation sends and the others stand back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EmailStatus(StrEnum):
+    CLAIMED = "CLAIMED"  # an invocation is sending it (or died trying: see claim_expires_at)
+    SENT = "SENT"
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "CLAIMED"  # first claim: this invocation sends
+    RETAKEN = "RETAKEN"  # an expired claim of a dead invocation: this one sends instead
+    IN_FLIGHT = "IN_FLIGHT"  # another live invocation holds the claim
+    ALREADY_SENT = "ALREADY_SENT"
+
+
+class EmailInFlight(Exception):
+    """Another invocation holds an unexpired claim on this order's email.
+
+    Raised rather than treated as done: if that invocation dies before SES answers,
+    only a later retry of this event can still send the email (once the claim
+    expires). A retry that finds the email SENT then finishes quietly.
+    """
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"the confirmation email of order {order_id} is being sent by another invocation")
+        self.order_id = order_id

@@ -1,0 +1,61 @@
+"""NotificationsFunction: the order confirmation email, on ``OrderCreated`` (EventBridge).
+
+An adapter only: parse the event, call one use case. A malformed event raises
+``InvalidEvent``; a failed send, or an email another invocation is still sending,
+raises too, so Lambda's retries (and in the end the DLQ) take the event.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.bootstrap import container
+from common.consumer import parse_event
+from common.db import retry_on_disconnect
+from common.events import OrderCreated
+from common.observability import logger, metrics, tracer
+from notifications.adapters.repository import NotificationsUnitOfWork
+from notifications.adapters.ses import SesEmailSender
+from notifications.domain.model import EmailInFlight
+from notifications.usecases import DEFAULT_CLAIM_TTL, send_order_confirmation
+
+# A claim outlives its invocation by this much before another may re-take it.
+CLAIM_MARGIN = timedelta(seconds=30)
+
+
+def claim_ttl(context: Any) -> timedelta:
+    """How long this invocation's claim holds: past it, Lambda has certainly ended it."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return DEFAULT_CLAIM_TTL
+    return timedelta(milliseconds=remaining()) + CLAIM_MARGIN
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    received = parse_event(event, (OrderCreated,))
+    deps = container()
+    deps.settings.require("sender_email")
+    assert deps.settings.sender_email is not None
+    engine = deps.engine
+    try:
+        result = send_order_confirmation(
+            received.detail,
+            NotificationsUnitOfWork(engine),
+            SesEmailSender(deps.ses_client, deps.settings.sender_email),
+            claim_ttl=claim_ttl(context),
+            transaction=lambda operation: retry_on_disconnect(operation, engine=engine),
+        )
+    except EmailInFlight:
+        logger.warning("email being sent by another invocation; this delivery will be retried",
+                       extra={"order_id": str(received.detail.order_id)})
+        raise
+    if result.sent:
+        metrics.add_metric(name="ConfirmationEmailSent", unit="Count", value=1)
+    return {"orderId": str(result.order_id), "outcome": result.outcome.value,
+            "messageId": result.message_id}

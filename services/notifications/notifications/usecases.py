@@ -1,0 +1,119 @@
+"""Use cases of the notifications service: plain functions of an event and ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from common.events import OrderCreated
+from common.observability import logger
+from notifications.domain.confirmation import render_confirmation
+from notifications.domain.model import ClaimOutcome, EmailInFlight
+from notifications.domain.ports import EmailSender, UnitOfWork
+
+CONSUMER = "notifications"
+# Lambda's longest timeout: with no better knowledge, a claim this old is certainly
+# an invocation's that died. The handler passes its own invocation's deadline instead.
+DEFAULT_CLAIM_TTL = timedelta(minutes=15)
+
+# Runs one database step; the handler retries it on a lost connection.
+Transaction = Callable[[Callable[[], Any]], Any]
+
+
+def _run_once(operation: Callable[[], Any]) -> Any:
+    return operation()
+
+
+@dataclass(frozen=True)
+class ConfirmationResult:
+    order_id: uuid.UUID
+    outcome: ClaimOutcome
+    message_id: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.message_id is not None
+
+
+def send_order_confirmation(
+    event: OrderCreated,
+    uow: UnitOfWork,
+    sender: EmailSender,
+    *,
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
+    transaction: Transaction = _run_once,
+) -> ConfirmationResult:
+    """Send the order's confirmation email exactly once, whatever the deliveries.
+
+    1. Claim the email (and mark the event processed) in one transaction. The
+       primary key on the order id lets one invocation in; concurrent twins wait for
+       its commit and then see the claim. An email already SENT ends here quietly;
+       one that another live invocation is sending raises ``EmailInFlight``, so
+       this delivery is retried and finds it SENT (or the claim expired) later.
+    2. Call the sender outside any transaction.
+    3. Success: mark the email SENT with its message id. Failure: release the claim
+       and the processed mark, and re-raise, so that Lambda's retry (or, in the end,
+       the DLQ) sends it.
+
+    A claim whose invocation died (timeout, crash) between 1 and 3 expires after
+    ``claim_ttl`` (the handler passes its invocation's remaining time plus a margin)
+    and is then re-taken by the next delivery. If that invocation died after SES
+    accepted the email but before step 3, the email goes out twice: SES takes no
+    idempotency key, so the crash window is at-least-once.
+
+    ``transaction`` runs each database step (the handler retries them on a lost
+    connection); each is complete and safe to run again.
+    """
+    token = uuid.uuid4()
+    event_id = event.metadata.event_id
+
+    def claim() -> ClaimOutcome:
+        with uow:
+            # Processed mark first, then the claim: every invocation locks in this order.
+            uow.processed.mark(CONSUMER, event_id)
+            outcome = uow.emails.claim(event.order_id, event_id, token, claim_ttl)
+            uow.commit()
+        return outcome
+
+    outcome: ClaimOutcome = transaction(claim)
+    if outcome is ClaimOutcome.ALREADY_SENT:
+        logger.info("confirmation email already sent", extra={"order_id": str(event.order_id)})
+        return ConfirmationResult(event.order_id, outcome)
+    if outcome is ClaimOutcome.IN_FLIGHT:
+        raise EmailInFlight(event.order_id)
+    if outcome is ClaimOutcome.RETAKEN:
+        logger.warning(
+            "re-taking an expired claim: the invocation that held it died before sending",
+            extra={"order_id": str(event.order_id)},
+        )
+
+    email = render_confirmation(event)
+    try:
+        message_id = sender.send(email)
+    except Exception:
+        logger.exception("confirmation email not sent; claim released for a retry",
+                         extra={"order_id": str(event.order_id)})
+        transaction(lambda: _release(uow, event, token))
+        raise
+
+    def mark_sent() -> None:
+        with uow:
+            if not uow.emails.mark_sent(event.order_id, token, message_id):
+                # Only possible if this invocation outlived its own claim's expiry.
+                logger.error("the claim was re-taken while this invocation sent the email",
+                             extra={"order_id": str(event.order_id), "message_id": message_id})
+            uow.commit()
+
+    transaction(mark_sent)
+    logger.info("confirmation email sent", extra={"order_id": str(event.order_id), "message_id": message_id})
+    return ConfirmationResult(event.order_id, outcome, message_id)
+
+
+def _release(uow: UnitOfWork, event: OrderCreated, token: uuid.UUID) -> None:
+    with uow:
+        if uow.emails.release(event.order_id, token):
+            uow.processed.unmark(CONSUMER, event.metadata.event_id)
+        uow.commit()
