@@ -153,8 +153,9 @@ def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[...
 
 def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     event = app.current_event
-    raw = event.body
-    if raw is not None and event.request_context.http.method in ("POST", "PUT", "PATCH"):
+    if event.request_context.http.method in ("POST", "PUT", "PATCH"):
+        # API Gateway leaves "body" out when a request has none: no body is no JSON either.
+        raw = event.body or ""
         # Base64 inflates by 4/3: checking the raw size first avoids decoding a flood.
         if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if event.is_base64_encoded else MAX_BODY_BYTES * 4):
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {MAX_BODY_BYTES} bytes")

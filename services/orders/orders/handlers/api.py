@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -83,7 +83,7 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
         raise ApiError(422, "VALIDATION_FAILED", "the token carries no email for the confirmation",
                        [{"field": "token.email", "message": "required", "type": "missing"}])
     key = app.current_event.headers.get("idempotency-key")
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+    if key is not None and (not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or "\x00" in key):
         raise ApiError(422, "VALIDATION_FAILED", "the Idempotency-Key header is invalid",
                        [{"field": "Idempotency-Key", "message": f"1 to {MAX_IDEMPOTENCY_KEY} characters",
                          "type": "string_length"}])
@@ -175,7 +175,8 @@ def get_many():  # noqa: ANN201 - no return annotation: Powertools would model i
 def _parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isdigit() alone admits "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(422, "VALIDATION_FAILED", "limit is invalid", [
             {"field": "limit", "message": f"an integer from 1 to {MAX_PAGE}", "type": "int_range"}])
     return int(raw)
@@ -191,11 +192,14 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     try:
         created, order_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if not isinstance(created, str) or not isinstance(order_id, str):
+            raise TypeError("cursor parts must be strings")  # uuid.UUID(123) raises AttributeError
         after = (datetime.fromisoformat(created), uuid.UUID(order_id))
         if after[0].tzinfo is None:
             raise ValueError("naive timestamp")
+        after[0].astimezone(UTC)  # OverflowError near year 1 or 9999, as the driver would raise
         return after
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise ApiError(422, "VALIDATION_FAILED", "cursor is invalid", [
             {"field": "cursor", "message": "use the nextCursor of a previous page", "type": "cursor"}
         ]) from None

@@ -19,6 +19,14 @@ class RequestModel(CamelModel):
     # Requests are strict: a misspelt field is an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL's text cannot hold U+0000: refused here, not with a 500 at the insert.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
+
 
 class OrderItemIn(RequestModel):
     sku: Sku
