@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from common.events import (
     DomainEvent,
     EventMetadata,

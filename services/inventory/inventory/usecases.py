@@ -12,6 +12,7 @@ from common.events import (
     ReservedItem,
     ShortItem,
 )
+
 from inventory.domain.commands import SetStock
 from inventory.domain.model import (
     Outcome,
