@@ -7,10 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+from common.events import (
+    EventMetadata,
+    InventoryReservationFailed,
+    OrderCreated,
+    OrderCreatedItem,
+    OrderStatusChanged,
+    ShippingAddress,
+)
 from orders.domain.commands import PlaceOrder, UpsertProduct
-from orders.domain.model import IdempotencyKeyReused, Order, OrderNotFound, Product
-from orders.domain.ports import UnitOfWork
+from orders.domain.model import IdempotencyKeyReused, Order, OrderNotFound, OrderStatus, Product
+from orders.domain.ports import StatusUnitOfWork, UnitOfWork
+from orders.domain.status import StatusEvent, decide, rejection_reason, target_of
 
 Clock = Callable[[], datetime]
 
@@ -120,3 +128,60 @@ def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> Product:
         )
         uow.commit()
     return product
+
+
+# --- order status (OrderStatusFunction) ---
+
+STATUS_CONSUMER = "order-status"
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    order_id: uuid.UUID
+    status: OrderStatus | None  # None when the event was a duplicate (not looked at)
+    changes: list[OrderStatusChanged] = field(default_factory=list)
+    duplicate: bool = False
+    conflict: str | None = None
+
+
+def apply_status_event(event: StatusEvent, uow: StatusUnitOfWork, clock: Clock = _utcnow) -> StatusUpdate:
+    """Move the order's status as ``event`` says, if that moves it forward.
+
+    One transaction: the processed mark on ``metadata.eventId`` (a concurrent
+    duplicate waits on it, then does nothing), the order row locked, the status
+    written and every ``OrderStatusChanged`` put in the outbox, each caused by
+    ``event``. The rules are in ``orders.domain.status``. An unknown order raises
+    ``OrderNotFound``: orders are committed before ``OrderCreated`` is published, so
+    no event can precede its order; the event is retried and then dead-lettered.
+    """
+    with uow:
+        if not uow.processed.mark(STATUS_CONSUMER, event.metadata.event_id):
+            return StatusUpdate(event.order_id, None, duplicate=True)
+        order = uow.orders.lock_state(event.order_id)
+        if order is None:
+            raise OrderNotFound(str(event.order_id))
+        decision = decide(order.status, target_of(event))
+        reason = (
+            rejection_reason(event.short_items)
+            if isinstance(event, InventoryReservationFailed)
+            else order.rejection_reason
+        )
+        changes = [
+            OrderStatusChanged(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                previous_status=step.previous.value,
+                status=step.status.value,
+                rejection_reason=reason if step.status is OrderStatus.REJECTED else None,
+                metadata=event.metadata.caused(),
+            )
+            for step in decision.transitions
+        ]
+        for change in changes:
+            uow.outbox.add(change)
+        final = decision.final
+        if final is not None:
+            uow.orders.set_status(order.order_id, final, reason, clock())
+        # Committed even when nothing changed: the event is handled, not to be retried.
+        uow.commit()
+    return StatusUpdate(order.order_id, final or order.status, changes, conflict=decision.conflict)

@@ -7,13 +7,14 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Row
 
 from common.uow import SqlUnitOfWork
 from orders.adapters.tables import order_items, orders, products
 from orders.domain.model import Order, OrderLine, OrderStatus, Product
+from orders.domain.status import OrderState
 
 
 class SqlProductRepository:
@@ -123,6 +124,28 @@ class SqlOrderRepository:
             lines[item.order_id].append(OrderLine(item.sku, item.quantity, item.unit_price))
         return [_to_order(r, lines[r.order_id]) for r in rows]
 
+
+    # --- order status (OrderStatusFunction) ---
+
+    def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
+        """The order's status, its row locked (``FOR UPDATE``) until the transaction ends."""
+        row = self._c.execute(
+            select(orders.c.order_id, orders.c.customer_id, orders.c.status, orders.c.rejection_reason)
+            .where(orders.c.order_id == order_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        return OrderState(row.order_id, row.customer_id, OrderStatus(row.status), row.rejection_reason)
+
+    def set_status(
+        self, order_id: uuid.UUID, status: OrderStatus, rejection_reason: str | None, at: datetime
+    ) -> None:
+        self._c.execute(
+            update(orders)
+            .where(orders.c.order_id == order_id)
+            .values(status=status.value, rejection_reason=rejection_reason, updated_at=at)
+        )
 
 def _to_order(row: Row[Any], lines: list[OrderLine]) -> Order:
     return Order(

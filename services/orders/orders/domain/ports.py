@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from common.events import DomainEvent
-from orders.domain.model import Order, Product
+from orders.domain.model import Order, OrderStatus, Product
+from orders.domain.status import OrderState
 
 
 class ProductRepository(Protocol):
@@ -44,5 +45,42 @@ class UnitOfWork(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *args: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+# --- order status (OrderStatusFunction) ---
+
+
+class OrderStatusRepository(Protocol):
+    def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
+        """The order's status, locked against concurrent changes until the transaction ends."""
+        ...
+
+    def set_status(
+        self, order_id: uuid.UUID, status: OrderStatus, rejection_reason: str | None, at: datetime
+    ) -> None: ...
+
+
+class ProcessedEvents(Protocol):
+    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """True the first time; False when ``consumer`` already handled ``event_id``."""
+        ...
+
+
+class StatusUnitOfWork(Protocol):
+    # Read-only properties, so that an adapter may hold a more specific type.
+    @property
+    def orders(self) -> OrderStatusRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def processed(self) -> ProcessedEvents: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
 
     def commit(self) -> None: ...
