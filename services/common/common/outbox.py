@@ -181,3 +181,17 @@ def _relay_batch(
                        "correlation_id": failure.event.correlation_id},
             )
         return RelayResult(published=len(published), failed=len(failed))
+
+
+def publish_committed(engine: Engine, publisher: EventBridgePublisher, ids: Sequence[int]) -> None:
+    """Publish rows a function has just committed, without waiting for the relay.
+
+    Never raises: on any failure the rows stay unsent and the scheduled relay
+    publishes them, so the caller's work (an HTTP 201, a consumed event) stands.
+    """
+    if not ids:
+        return
+    try:
+        relay(engine, publisher, ids=ids)
+    except Exception:
+        logger.exception("publishing after commit failed; the outbox relay will retry")

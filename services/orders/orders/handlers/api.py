@@ -24,7 +24,7 @@ from common.db import retry_on_disconnect
 from common.events import Sku
 from common.http import ApiError, json_response
 from common.observability import logger, metrics, tracer
-from common.outbox import relay
+from common.outbox import publish_committed
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.domain.model import IdempotencyKeyReused, MixedCurrencies, OrderNotFound, UnknownSkus
@@ -111,23 +111,16 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
 
     if placed.outbox_ids:
         metrics.add_metric(name="OrderPlaced", unit="Count", value=1)
-        _publish_now(placed.outbox_ids)
+        deps = container()
+        # After the commit, at once; if this fails the client still gets its 201
+        # and the row waits for the relay.
+        publish_committed(deps.engine, deps.publisher, placed.outbox_ids)
     order = placed.order
     logger.info("order placed", extra={"order_id": str(order.order_id), "new": bool(placed.outbox_ids)})
     return json_response(
         201, OrderOut.of(order).model_dump(mode="json", by_alias=True),
         {"Location": f"/orders/{order.order_id}"},
     )
-
-
-def _publish_now(outbox_ids: list[int]) -> None:
-    """Publish what was just committed. On failure the client still gets its 201:
-    the row stays unsent and the relay publishes it on its next run."""
-    deps = container()
-    try:
-        relay(deps.engine, deps.publisher, ids=outbox_ids)
-    except Exception:
-        logger.exception("publishing after commit failed; the outbox relay will retry")
 
 
 @app.get(
