@@ -111,9 +111,16 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(name: str) -> int:
-    print(f"orderflow {name}: not yet available (see the open issues)", file=sys.stderr)
-    return 3
+def _demo(args: argparse.Namespace) -> int:
+    from orderflow.demo import DemoError, run
+    from orderflow.local import STATE_DIR
+
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else STATE_DIR
+    try:
+        return run(state_dir, api=args.api, aws=args.aws, timeout_s=args.timeout)
+    except (DemoError, OSError) as exc:
+        print(f"orderflow demo: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
     token.set_defaults(run=_token)
 
-    for name, text in (("demo", "place orders against a running local suite"),):
-        sub.add_parser(name, help=f"{text} (not yet)").set_defaults(run=lambda a, n=name: _not_yet(n))
+    demo = sub.add_parser("demo", help="place orders against a running local suite and follow them")
+    demo.add_argument("--api", help="the suite's API URL (default: read from the state folder)")
+    demo.add_argument("--aws", help="the suite's AWS emulator URL (default: from the state folder)")
+    demo.add_argument("--timeout", type=float, default=60, help="seconds to wait for every order")
+    demo.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
+    demo.set_defaults(run=_demo)
 
     args, _ = parser.parse_known_args(argv)
     return int(args.run(args))

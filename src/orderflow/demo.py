@@ -1,0 +1,154 @@
+"""``orderflow demo``: seeds a catalog and stock, places orders against a running
+local suite, and shows each order's journey until every order has settled."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderflow import devauth
+
+SETTLED = {"SHIPPING", "REJECTED"}
+
+
+class DemoError(Exception):
+    pass
+
+
+def request(method: str, url: str, token: str | None = None, body: Any = None,
+            headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URLs we built
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@dataclass
+class Journey:
+    label: str
+    customer: str
+    email: str
+    token: str
+    items: list[dict[str, Any]]
+    order_id: str | None = None
+    status: str = "-"
+    reason: str | None = None
+    email_subject: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+def emails_by_recipient(aws: str) -> dict[str, list[str]]:
+    with urllib.request.urlopen(f"{aws}/moto-api/data.json", timeout=10) as resp:  # noqa: S310
+        data = json.loads(resp.read())
+    found: dict[str, list[str]] = {}
+    for message in data.get("ses", {}).get("Message", []):
+        for address in message.get("destinations", {}).get("ToAddresses", []):
+            found.setdefault(address, []).append(message.get("subject", ""))
+    return found
+
+
+def run(state_dir: Path, api: str | None = None, aws: str | None = None, timeout_s: float = 60,
+        out: Any = sys.stdout) -> int:
+    state_file = state_dir / "local.json"
+    if api is None or aws is None:
+        if not state_file.exists():
+            raise DemoError("no running suite found: start it with `./dev run` (orderflow local) first")
+        state = json.loads(state_file.read_text())
+        api, aws = api or state["api"], aws or state["aws"]
+    run_id = uuid.uuid4().hex[:6].upper()
+    admin = devauth.token(state_dir, sub="demo-admin", admin=True)
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    catalog = {f"DEMO-{run_id}-MUG": ("Orderflow mug", "12.50", 100),
+               f"DEMO-{run_id}-LAMP": ("Desk lamp", "39.90", 3),
+               f"DEMO-{run_id}-BOOK": ("Serverless patterns", "24.00", 10)}
+    say(f"Seeding {len(catalog)} products and their stock (run {run_id}) on {api}")
+    for sku, (name, price, stock) in catalog.items():
+        for method, path, body in (("PUT", f"/products/{sku}", {"name": name, "unitPrice": price,
+                                                                "currency": "USD"}),
+                                   ("PUT", f"/inventory/{sku}", {"onHand": stock})):
+            status, answer = request(method, api + path, admin, body)
+            if status != 200:
+                raise DemoError(f"{method} {path} answered {status}: {answer}")
+    mug, lamp, book = catalog
+    journeys = [
+        Journey("mug and book", "ada", "ada@example.com", "", [{"sku": mug, "quantity": 2},
+                                                                {"sku": book, "quantity": 1}]),
+        Journey("one lamp", "grace", "grace@example.com", "", [{"sku": lamp, "quantity": 1}]),
+        Journey("two lamps", "alan", "alan@example.com", "", [{"sku": lamp, "quantity": 2}]),
+        Journey("too many lamps", "edsger", "edsger@example.com", "", [{"sku": lamp, "quantity": 5}]),
+    ]
+    address = {"name": "", "line1": "1 Main St", "line2": None, "city": "London",
+               "postalCode": "N1 9GU", "country": "GB"}
+    started = time.monotonic()
+    for j in journeys:
+        j.token = devauth.token(state_dir, sub=f"demo-{j.customer}-{run_id}", email=j.email)
+        body = {"items": j.items, "shippingAddress": {**address, "name": j.customer.title()}}
+        status, answer = request("POST", f"{api}/orders", j.token, body,
+                                 {"X-Correlation-Id": f"demo-{run_id}-{j.customer}"})
+        if status != 201:
+            raise DemoError(f"POST /orders answered {status}: {answer}")
+        j.order_id, j.status = answer["orderId"], answer["status"]
+        j.history.append(j.status)
+        say(f"  placed {j.label:<15} order {j.order_id[:8]}  total {answer['total']} USD")
+
+    say("Following each order (status · confirmation email · shipment):")
+    interactive = out.isatty()
+    lines_drawn = 0
+    while True:
+        emails = emails_by_recipient(aws)
+        for j in journeys:
+            status, answer = request("GET", f"{api}/orders/{j.order_id}", j.token)
+            if status == 200:
+                j.status, j.reason = answer["status"], answer.get("rejectionReason")
+                if j.history[-1] != j.status:
+                    j.history.append(j.status)
+            subjects = [s for s in emails.get(j.email, []) if (j.order_id or "")[:8] in s]
+            j.email_subject = subjects[0] if subjects else None
+        done = all(j.status in SETTLED for j in journeys) and all(j.email_subject for j in journeys)
+        elapsed = time.monotonic() - started
+        rows = [
+            f"  {j.label:<15} {j.order_id[:8] if j.order_id else '':<9} "
+            f"{' → '.join(j.history):<32} "
+            f"{'✉ ' + j.email_subject if j.email_subject else '✉ …':<50} "
+            f"{'shipment requested' if j.status == 'SHIPPING' else ('no shipment: ' + (j.reason or '')) if j.status == 'REJECTED' else '…'}"
+            for j in journeys
+        ]
+        rows.append(f"  [{'#' * sum(j.status in SETTLED for j in journeys):<{len(journeys)}}] "
+                    f"{sum(j.status in SETTLED for j in journeys)}/{len(journeys)} settled  {elapsed:4.1f} s")
+        if interactive and lines_drawn:
+            print(f"\x1b[{lines_drawn}F\x1b[J", end="", file=out)
+        if interactive or done or elapsed > timeout_s:
+            print("\n".join(rows), file=out, flush=True)
+            lines_drawn = len(rows)
+        if done or elapsed > timeout_s:
+            break
+        time.sleep(0.3)
+
+    shipped = sum(j.status == "SHIPPING" for j in journeys)
+    rejected = sum(j.status == "REJECTED" for j in journeys)
+    pending = len(journeys) - shipped - rejected
+    say(f"Summary: {len(journeys)} orders, {shipped} shipping, {rejected} rejected, "
+        f"{sum(bool(j.email_subject) for j in journeys)} confirmation emails, "
+        f"{time.monotonic() - started:.1f} s")
+    if pending or not all(j.email_subject for j in journeys):
+        say(f"Not settled after {timeout_s:.0f} s: see the suite's log for the failing function")
+        return 1
+    return 0
