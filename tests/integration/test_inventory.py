@@ -482,3 +482,31 @@ def test_bad_input_never_produces_a_500(inventory_api):
     assert statuses[0] == statuses[2] == 400  # not JSON
     assert statuses[1] in (400, 422)  # no body at all
     assert statuses[3:6] == [413, 422, 422]
+
+
+# --- the sample events, as `sam local invoke` / `orderflow invoke` would send them --------
+
+
+def test_the_sample_events_run_through_the_functions(container, mint, engine):
+    from inventory.handlers.api import handler as api_handler
+
+    samples = SCHEMAS_DIR.parent
+    token = mint(sub="admin-1", scope="admin")
+
+    def load(name: str) -> dict[str, Any]:
+        event = json.loads((samples / name).read_text())
+        if "headers" in event:
+            event["headers"]["authorization"] = f"Bearer {token}"
+        return event
+
+    context = LambdaContext(function_name="InventoryApiFunction")
+    assert api_handler(load("InventoryApiFunction/get-inventory.json"), context)["statusCode"] == 404
+    put = api_handler(load("InventoryApiFunction/put-inventory.json"), context)
+    assert put["statusCode"] == 200, put
+    assert json.loads(put["body"]) == {"sku": "SKU-1", "onHand": 25, "reserved": 0, "available": 25}
+    got = api_handler(load("InventoryApiFunction/get-inventory.json"), context)
+    assert json.loads(got["body"])["onHand"] == 25
+
+    put_stock(engine, SKU_2=1)
+    assert invoke(load("InventoryFunction/order-created.json")) == {"handled": "RESERVED"}
+    assert levels(engine) == {"SKU-1": (25, 2), "SKU-2": (1, 1)}

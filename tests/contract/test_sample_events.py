@@ -1,0 +1,64 @@
+"""Every sample event in events/<Function>/ is what AWS would deliver, and valid.
+
+EventBridge samples: a well-formed envelope whose ``detail`` validates against
+``events/schemas/<detail-type>.json`` and its pydantic model. HTTP samples: a well-formed
+API Gateway HTTP API (payload 2.0) event.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayProxyEventV2Model,
+    EventBridgeModel,
+)
+from common.events import ALL_EVENTS
+
+from orderflow.paths import ROOT, SCHEMAS_DIR
+
+SAMPLES = sorted(p for p in (ROOT / "events").glob("*/*.json") if p.parent != SCHEMAS_DIR)
+MODELS = {e.DETAIL_TYPE: e for e in ALL_EVENTS}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(ROOT / "events"))
+
+
+EVENTBRIDGE = [p for p in SAMPLES if "detail-type" in _load(p)]
+HTTP = [p for p in SAMPLES if _load(p).get("version") == "2.0"]
+
+
+def test_every_sample_is_of_a_known_kind():
+    assert SAMPLES
+    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP)
+
+
+@pytest.mark.parametrize("path", EVENTBRIDGE, ids=_id)
+def test_eventbridge_samples_validate_against_their_schema(path):
+    sample = _load(path)
+    envelope = EventBridgeModel.model_validate(sample)
+    detail_type = envelope.detail_type
+    schema = json.loads((SCHEMAS_DIR / f"{detail_type}.json").read_text())
+    assert envelope.source == schema["x-source"]
+    jsonschema.validate(sample["detail"], schema, format_checker=jsonschema.FormatChecker())
+    MODELS[detail_type].model_validate(sample["detail"])
+
+
+@pytest.mark.parametrize("path", HTTP, ids=_id)
+def test_http_samples_are_http_api_v2_events(path):
+    sample = APIGatewayProxyEventV2Model.model_validate(_load(path))
+    method = sample.routeKey.split(" ", 1)[0]
+    assert method == sample.requestContext.http.method
+    assert sample.rawPath == sample.requestContext.http.path
+    assert sample.headers is not None and sample.headers["authorization"].startswith("Bearer ")
+    if sample.body is not None:
+        json.loads(sample.body)
