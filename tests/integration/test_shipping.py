@@ -155,3 +155,9 @@ def test_an_event_for_another_consumer_is_refused_and_changes_nothing(deps, engi
         invoke(bad)
     assert shipments(engine) == []
     assert outbox(engine) == []
+
+
+def test_the_sample_event_runs_through_the_function(deps, engine):
+    sample = json.loads((SCHEMAS_DIR.parent / "ShippingFunction/inventory-reserved.json").read_text())
+    assert invoke(sample) == {"handled": "REQUESTED"}
+    assert [s.order_id for s in shipments(engine)] == [uuid.UUID(sample["detail"]["orderId"])]
