@@ -1,0 +1,345 @@
+"""template.yaml deploys what the contract promises: lint-clean, sample events for every
+function, rules that select exactly their consumer's events, least-privilege roles."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orderflow.template import functions, load
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+FUNCTIONS = functions()
+CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
+CONSUMES = {  # the contract's "who consumes what"
+    "InventoryFunction": {"OrderCreated"},
+    "NotificationsFunction": {"OrderCreated"},
+    "ShippingFunction": {"InventoryReserved"},
+    "OrderStatusFunction": {"InventoryReserved", "InventoryReservationFailed", "ShipmentRequested"},
+}
+
+
+def _samples(function_id: str) -> list[Path]:
+    return sorted((EVENTS / function_id).glob("*.json"))
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge matching for the patterns we use: each field's value is in its list."""
+    return all(event.get(name) in allowed for name, allowed in pattern.items())
+
+
+# ------------------------------------------------------------------ lint
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_cfn_lint_passes_on_the_template_and_its_nested_schema_registry():
+    # Suppressions live in the template, each with its reason (Metadata cfn-lint).
+    result = subprocess.run(
+        [_tool("cfn-lint"), "template.yaml", "events/schemas/registry.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [_tool("sam"), "validate", "--lint", "--template-file", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_suppressed_lint_check_carries_its_reason():
+    text = (ROOT / "template.yaml").read_text().splitlines()
+    for number, line in enumerate(text):
+        if "ignore_checks" in line:
+            above = "\n".join(text[max(0, number - 3) : number])
+            assert "#" in above, f"template.yaml:{number + 1}: ignore_checks without a reason above it"
+
+
+# ------------------------------------------------------------------ sample events
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_every_function_has_sample_events(function_id):
+    assert _samples(function_id), f"no events/{function_id}/*.json"
+
+
+@pytest.mark.parametrize("function_id", sorted(CONSUMES))
+def test_each_rule_matches_its_consumers_samples_and_no_other_events(function_id):
+    """Its own samples match; of every other sample in events/, exactly those of the
+    detail-types the contract gives it (two consumers may take the same event)."""
+    [pattern] = CONSUMERS[function_id].rule_patterns()
+    for sample in _samples(function_id):
+        assert _matches(pattern, json.loads(sample.read_text())), f"{function_id} misses {sample.name}"
+    for sample in EVENTS.glob("*/*.json"):
+        event = json.loads(sample.read_text())
+        expected = event.get("detail-type") in CONSUMES[function_id]
+        assert _matches(pattern, event) == expected, f"{function_id} and {sample.relative_to(EVENTS)}"
+
+
+def test_the_consumers_are_the_contracts():
+    assert set(CONSUMERS) == set(CONSUMES)
+
+
+def test_no_rule_takes_a_sample_of_a_function_that_is_not_a_consumer():
+    for fid in set(FUNCTIONS) - set(CONSUMERS):
+        for sample in _samples(fid):
+            event = json.loads(sample.read_text())
+            for consumer, fn in CONSUMERS.items():
+                assert not _matches(fn.rule_patterns()[0], event), f"{consumer} takes {fid}/{sample.name}"
+
+
+def test_env_json_points_every_function_at_local_postgres_and_an_emulator():
+    env = json.loads((EVENTS / "env.json").read_text())["Parameters"]
+    assert env["DATABASE_URL"].startswith("postgresql+pg8000://")
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+
+
+def test_the_variables_env_json_overrides_are_declared_and_empty_in_aws():
+    # sam local invoke --env-vars only overrides variables the template declares.
+    variables = load()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["DATABASE_URL"] == ""
+    assert variables["AWS_ENDPOINT_URL"] == ""
+    env = json.loads((EVENTS / "env.json").read_text())["Parameters"]
+    for fid, fn in FUNCTIONS.items():
+        for name in ("DATABASE_URL", "AWS_ENDPOINT_URL"):
+            assert name in fn.environment and name in env, (fid, name)
+
+
+def test_an_empty_aws_endpoint_url_means_the_real_endpoint(monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "")
+    client = boto3.client("events", region_name="eu-west-1")
+    assert client.meta.endpoint_url == "https://events.eu-west-1.amazonaws.com"
+
+
+def test_an_empty_database_url_means_rds_proxy():
+    from common.settings import Settings
+
+    settings = Settings.from_env({"DATABASE_URL": "", "DB_HOST": "proxy", "AWS_ENDPOINT_URL": ""})
+    assert settings.database_url is None and settings.db_host == "proxy"
+
+
+# ------------------------------------------------------------------ the schema registry
+
+
+def test_the_schema_registry_holds_every_event_schema_and_is_up_to_date():
+    from orderflow.schemas import REGISTRY, schema_registry
+
+    assert REGISTRY.read_text() == schema_registry()[REGISTRY], "run: orderflow schemas"
+    nested = load(REGISTRY)
+    registered = {
+        r["Properties"]["SchemaName"].split("@", 1)[1]
+        for r in nested["Resources"].values()
+        if r["Type"] == "AWS::EventSchemas::Schema"
+    }
+    assert registered == {p.stem for p in (EVENTS / "schemas").glob("*.json")}
+    assert load()["Resources"]["EventSchemas"]["Properties"]["Location"] == "events/schemas/registry.yaml"
+
+
+def test_registered_schemas_accept_the_sample_events():
+    import jsonschema
+
+    from orderflow.schemas import registry_schema
+
+    for sample in EVENTS.glob("*/*.json"):
+        event = json.loads(sample.read_text())
+        schema_file = EVENTS / "schemas" / f"{event.get('detail-type')}.json"
+        if not schema_file.exists():
+            continue
+        schema = registry_schema(json.loads(schema_file.read_text()))
+        jsonschema.Draft4Validator(schema).validate(event)
+
+
+# ------------------------------------------------------------------ provisioned concurrency
+
+
+def test_provisioned_concurrency_and_its_scaling_cost_nothing_unless_asked_for():
+    doc = load()
+    resources = doc["Resources"]
+    assert doc["Parameters"]["ProvisionedConcurrency"]["Default"] == "false"
+    api = resources["OrdersApiFunction"]["Properties"]
+    assert api["AutoPublishAlias"] == "live"
+    assert api["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "ProvisionedConcurrencyOn"
+    target = resources["OrdersApiScalableTarget"]
+    policy = resources["OrdersApiScalingPolicy"]
+    assert target["Condition"] == policy["Condition"] == "ProvisionedConcurrencyOn"
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (5, 50)
+    assert target["Properties"]["ResourceId"] == {"Fn::Sub": "function:${OrdersApiFunction}:live"}
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 0.7
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "LambdaProvisionedConcurrencyUtilization"
+    )
+
+
+def test_every_consumer_has_a_retry_policy_a_dead_letter_queue_and_an_alarm_on_it():
+    resources = load()["Resources"]
+    for fid in CONSUMERS:
+        props = resources[fid]["Properties"]
+        [rule] = [e["Properties"] for e in props["Events"].values() if e["Type"] == "EventBridgeRule"]
+        assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        queue = rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
+        # the function's own failures (after Lambda's retries) reach the same queue
+        on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+        alarms = [
+            r
+            for r in resources.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+            and r["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue, "QueueName"]}
+        ]
+        assert len(alarms) == 1, f"{queue} needs one alarm"
+        # only its own rule may put messages in it
+        [policy] = [
+            r
+            for r in resources.values()
+            if r["Type"] == "AWS::SQS::QueuePolicy" and r["Properties"]["Queues"] == [{"Ref": queue}]
+        ]
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+        assert source.endswith(":rule/orderflow-${Stage}/" + rule["RuleName"]["Fn::Sub"])
+
+
+def test_the_database_proxy_requires_iam_auth_and_tls():
+    resources = load()["Resources"]
+    proxy = resources["DbProxy"]["Properties"]
+    assert proxy["RequireTLS"] is True
+    assert [a["IAMAuth"] for a in proxy["Auth"]] == ["REQUIRED"]
+    assert resources["DbProxyTargetGroup"]["Properties"]["DBClusterIdentifiers"] == [{"Ref": "DbCluster"}]
+    cluster = resources["DbCluster"]["Properties"]
+    assert cluster["Engine"] == "aurora-postgresql" and "ServerlessV2ScalingConfiguration" in cluster
+
+
+# ------------------------------------------------------------------ least privilege
+
+# What each function does, and so all its role may do beyond logging, X-Ray and the
+# VPC (AWS managed policies whose actions take no narrower resource).
+EXPECTED_GRANTS = {
+    "OrdersApiFunction": {("events:PutEvents", "EventBus")},
+    "OutboxRelayFunction": {("events:PutEvents", "EventBus")},
+    "OrderStatusFunction": {("sqs:SendMessage", "OrderStatusDLQ")},
+    "InventoryFunction": {("sqs:SendMessage", "InventoryDLQ")},
+    "InventoryApiFunction": set(),
+    "NotificationsFunction": {("sqs:SendMessage", "NotificationsDLQ"), ("ses:SendEmail", "SesIdentity")},
+    "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ")},
+}
+AWS_MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    """The template as CloudFormation sees it after the SAM transform."""
+    from samtranslator.translator.transform import transform
+
+    doc = copy.deepcopy(load())
+    for resource in doc["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            props["CodeUri"] = "s3://bucket/code.zip"  # what sam package puts there
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = "s3://bucket/layer.zip"
+        elif resource["Type"] == "AWS::Serverless::Application":
+            props["Location"] = "https://s3.amazonaws.com/bucket/registry.yaml"
+
+    class ManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {arn.rsplit("/", 1)[1]: arn for arn in AWS_MANAGED}
+
+    return transform(doc, {}, ManagedPolicies())  # type: ignore[no-any-return]
+
+
+def _resource_name(resource: Any) -> str:
+    """The logical id (or parameter) a policy's Resource points at."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    if isinstance(resource, dict) and "Ref" in resource:
+        return str(resource["Ref"])
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        template = resource["Fn::Sub"][0]
+        assert template.endswith(":identity/${Identity}")
+        return "SesIdentity"
+    raise AssertionError(f"unexpected resource {resource!r}")
+
+
+@pytest.mark.parametrize("function_id", sorted(EXPECTED_GRANTS))
+def test_each_function_role_grants_only_what_the_function_does(function_id, translated):
+    role_ref = translated["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = translated["Resources"][role_ref]["Properties"]
+    grants = set()
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert statement["Resource"] != "*", f"{function_id}: {statement}"
+            grants.add((statement["Action"], _resource_name(statement["Resource"])))
+    assert grants == EXPECTED_GRANTS[function_id]
+    managed = [m for m in role["ManagedPolicyArns"] if isinstance(m, str)]
+    assert set(managed) <= AWS_MANAGED
+    assert [m for m in role["ManagedPolicyArns"] if not isinstance(m, str)] == [
+        {"Ref": "DatabaseConnectPolicy"}
+    ]
+
+
+def test_ses_is_granted_for_the_sender_identity_and_address_only(translated):
+    role = translated["Resources"]["NotificationsFunctionRole"]["Properties"]
+    [ses] = [
+        s
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "ses:SendEmail"
+    ]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+
+
+def test_functions_connect_to_the_database_only_as_its_user_through_its_proxy():
+    policy = load()["Resources"]["DatabaseConnectPolicy"]["Properties"]["PolicyDocument"]
+    [statement] = policy["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    template, variables = statement["Resource"]["Fn::Sub"]
+    assert template.endswith(":dbuser:${ProxyId}/${DbUser}")
+    when_created, when_existing = variables["ProxyId"]["Fn::If"][1:]
+    assert "DbProxy" in json.dumps(when_created)
+    assert when_existing == {"Ref": "ExistingDbProxyResourceId"}
+
+
+def test_the_proxy_may_read_only_the_database_secret(translated):
+    role = translated["Resources"]["DbProxyRole"]["Properties"]
+    [statement] = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}
+
+
+def test_the_schedule_and_rules_may_invoke_only_their_own_function(translated):
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Permission":
+            assert resource["Properties"]["FunctionName"] != "*", logical_id
