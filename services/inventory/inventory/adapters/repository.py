@@ -6,16 +6,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from common.uow import SqlUnitOfWork
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Connection
 
 from inventory.adapters.tables import order_outcomes, reservations, stock
 from inventory.domain.model import Outcome, StockLevel
 
+# The hot path's statements are built once: each execution then reuses the compiled
+# form from SQLAlchemy's cache without building or hashing a new statement.
 _LOCK = (
     select(stock.c.sku, stock.c.on_hand, stock.c.reserved)
-    .where(stock.c.sku.in_(bindparam("skus", expanding=True)))
+    # = ANY(array) rather than an expanding IN: one SQL text whatever the number of SKUs.
+    .where(stock.c.sku == any_(bindparam("skus", type_=ARRAY(Text))))
     .order_by(stock.c.sku)
     .with_for_update()
 )
@@ -23,6 +26,15 @@ _ADD_RESERVED = (
     stock.update()
     .where(stock.c.sku == bindparam("b_sku"))
     .values(reserved=stock.c.reserved + bindparam("b_quantity"), updated_at=func.now())
+)
+_DECIDE = (
+    insert(order_outcomes)
+    .values(order_id=bindparam("order_id"), outcome=bindparam("outcome"), event_id=bindparam("event_id"))
+    .on_conflict_do_nothing(index_elements=[order_outcomes.c.order_id])
+    .returning(order_outcomes.c.order_id)
+)
+_ADD_LINES = reservations.insert().values(
+    order_id=bindparam("order_id"), sku=bindparam("sku"), quantity=bindparam("quantity")
 )
 
 
@@ -68,16 +80,13 @@ class SqlReservationRepository:
 
     def decide(self, order_id: uuid.UUID, outcome: Outcome, event_id: uuid.UUID) -> bool:
         row = self._c.execute(
-            insert(order_outcomes)
-            .values(order_id=order_id, outcome=outcome.value, event_id=event_id)
-            .on_conflict_do_nothing(index_elements=[order_outcomes.c.order_id])
-            .returning(order_outcomes.c.order_id)
+            _DECIDE, {"order_id": order_id, "outcome": outcome.value, "event_id": event_id}
         ).first()
         return row is not None
 
     def add(self, order_id: uuid.UUID, quantities: Mapping[str, int]) -> None:
         self._c.execute(
-            reservations.insert(),
+            _ADD_LINES,
             [{"order_id": order_id, "sku": sku, "quantity": q} for sku, q in quantities.items()],
         )
 
