@@ -42,7 +42,7 @@ def _schemas(args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     import json
 
-    from orderflow.runtime import FunctionProcess, InvokeError, find_python, spec_for
+    from orderflow.runtime import FunctionProcess, InvokeError, find_python, is_build_output, spec_for
 
     template = Path(args.template) if args.template else _default_template()
     try:
@@ -56,7 +56,7 @@ def _invoke(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"orderflow invoke: {exc}", file=sys.stderr)
         return 2
-    built = template.resolve().parent.parent.name == ".aws-sam"
+    built = is_build_output(template)
     python = sys.executable
     if built:  # a sam build output: its own runtime, nothing but code and layers
         python = find_python(spec.runtime) or ""

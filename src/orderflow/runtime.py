@@ -125,6 +125,16 @@ def spec_for(
     )
 
 
+def is_build_output(template_path: Path) -> bool:
+    """True for a ``sam build`` output's template (wherever ``--build-dir`` put it): its
+    functions must then run on their own runtime, with nothing but their code and layers."""
+    if template_path.resolve().parent.parent.name == ".aws-sam":
+        return True
+    resources = tpl.load(template_path).get("Resources", {})
+    # sam build marks every resource it built with its original logical id.
+    return any("SamResourceId" in (r.get("Metadata") or {}) for r in resources.values())
+
+
 def find_python(runtime: str) -> str | None:
     """An interpreter for a Lambda runtime name such as ``python3.13``, if installed."""
     version = runtime.removeprefix("python")
