@@ -6,17 +6,26 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _migrate(args: argparse.Namespace) -> int:
     from orderflow.migrate import migrate
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        print("orderflow migrate: set DATABASE_URL (postgresql+pg8000://...)", file=sys.stderr)
+    target: Any = os.environ.get("DATABASE_URL")
+    if not target and os.environ.get("DB_HOST"):
+        # In AWS: through the RDS Proxy as the functions connect (IAM token per
+        # connection, TLS), from DB_HOST, DB_PORT, DB_NAME and DB_USER.
+        from common.db import make_engine
+        from common.settings import Settings
+
+        target = make_engine(Settings.from_env())
+    if not target:
+        print("orderflow migrate: set DATABASE_URL (postgresql+pg8000://...), or DB_HOST, DB_NAME "
+              "and DB_USER for an RDS Proxy with IAM auth", file=sys.stderr)
         return 2
     try:
-        for schema in migrate(url):
+        for schema in migrate(target):
             print(f"migrated schema {schema}")
     except Exception as exc:  # a clear line, not a traceback, for the usual mistakes
         print(f"orderflow migrate: {type(exc).__name__}: {exc}", file=sys.stderr)
