@@ -206,13 +206,15 @@ def main() -> int:
             "fresh processes (`orderflow invoke`'s way: runtime Python with -S, code + layer only).\n"
         )
         print(
-            "| artifact | unzipped MiB | zipped MiB | init (import) ms | first event ms | process start to reply ms | first event (on an empty database) |"
+            "| artifact | unzipped MiB | zipped MiB | init (import) ms | first event ms "
+            "| process start to reply ms | first event (on an empty database) |"
         )
         print("|---|---:|---:|---:|---:|---:|---|")
         print(f"| CommonLayer | {mib(tree_bytes(layer))} | {mib(zipped_bytes(layer))} | | | | |")
         for fid, size, zipped, init, first, total, outcome in rows:
             print(
-                f"| {fid} | {mib(size)} | {mib(zipped)} | {init:.0f} | {first:.0f} | {total:.0f} | {outcome} |"
+                f"| {fid} | {mib(size)} | {mib(zipped)} | {init:.0f} | {first:.0f} | {total:.0f} "
+                f"| {outcome} |"
             )
     return 0
 
