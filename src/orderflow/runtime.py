@@ -194,6 +194,10 @@ class FunctionProcess:
             env=self._environment(),
             text=True,
             bufsize=1,
+            # A group of its own: a terminal's Ctrl-C goes to the parent, which ends the
+            # container (closing its stdin) after the invocation in flight, as Lambda
+            # would; the function is never interrupted half-way with a KeyboardInterrupt.
+            process_group=0,
         )
         if self.on_log:
             threading.Thread(target=self._pump_logs, daemon=True).start()
