@@ -1,0 +1,127 @@
+"""End-to-end: orders through the whole local suite (``orderflow local`` in a subprocess).
+
+The tests talk to it only from outside, as a developer would: HTTP to its API, and
+the AWS emulator's own API (boto3, ``/moto-api``) to see emails and queues.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from orderflow import template as tpl
+from orderflow.emulator import function_retries
+from tests.support.local_suite import LocalSuite, wait_for
+
+pytestmark = pytest.mark.db
+
+
+def test_it_prints_one_ready_line_with_its_urls(suite: LocalSuite) -> None:
+    ready = [line for line in suite.lines if re.search(r"\bready\b", line)]
+    assert len(ready) == 1, suite.log
+    assert suite.api in ready[0] and suite.aws in ready[0]
+
+
+def test_an_order_reaches_shipping_with_one_email_and_its_stock_reserved(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    suite.stock(sku, on_hand=10)
+
+    placed = suite.place(token, [{"sku": sku, "quantity": 2}])
+    assert placed.status == 201, placed.body
+    assert placed.headers["location"] == f"/orders/{placed.body['orderId']}"
+
+    order = suite.wait_settled(token, placed.body["orderId"])
+    assert order["status"] == "SHIPPING", order
+    wait_for(lambda: suite.emails_to(email), bool, 15, f"an email to {email}", suite)
+    time.sleep(1.5)  # a relay run or more: a duplicate delivery would have been handled by now
+    emails = suite.emails_to(email)
+    assert len(emails) == 1, emails
+    assert placed.body["orderId"][:8] in emails[0]["subject"]
+    assert suite.inventory(sku) == {"sku": sku, "onHand": 10, "reserved": 2, "available": 8}
+
+
+def test_an_order_beyond_stock_is_rejected_and_reserves_nothing(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, _ = customer
+    other = f"{sku}-B"
+    suite.stock(sku, on_hand=3)
+    suite.stock(other, on_hand=5)
+
+    placed = suite.place(token, [{"sku": other, "quantity": 1}, {"sku": sku, "quantity": 4}])
+    assert placed.status == 201, placed.body
+
+    order = suite.wait_settled(token, placed.body["orderId"])
+    assert order["status"] == "REJECTED", order
+    assert sku in order["rejectionReason"]
+    assert suite.inventory(sku) == {"sku": sku, "onHand": 3, "reserved": 0, "available": 3}
+    assert suite.inventory(other) == {"sku": other, "onHand": 5, "reserved": 0, "available": 5}
+
+
+def test_a_failing_consumer_retries_then_dead_letters_while_the_flow_goes_on(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    sender = suite.state["sender"]
+    ses, sqs = suite.aws_client("ses"), suite.aws_client("sqs")
+    dlq = sqs.get_queue_url(QueueName="NotificationsFunction-dlq")["QueueUrl"]
+    attempts = 1 + function_retries(tpl.load()["Resources"]["NotificationsFunction"])
+    suite.stock(sku, on_hand=10)
+
+    ses.delete_identity(Identity=sender)  # from now on SES rejects every email: MessageRejected
+    try:
+        placed = suite.place(token, [{"sku": sku, "quantity": 1}])
+        assert placed.status == 201, placed.body
+        order_id = placed.body["orderId"]
+
+        order = suite.wait_settled(token, order_id)
+        assert order["status"] == "SHIPPING", order  # inventory and shipping did not wait
+
+        def dead_letters() -> list[dict[str, Any]]:
+            got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            events = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+            return [e for e in events if e["detail"]["orderId"] == order_id]
+
+        dead = wait_for(dead_letters, bool, 30, "the event in NotificationsFunction-dlq", suite)
+    finally:
+        ses.verify_email_identity(EmailAddress=sender)
+
+    assert dead[0]["detail-type"] == "OrderCreated"
+    assert dead[0]["detail"]["metadata"]["correlationId"] == order["correlationId"]
+    tried = [
+        int(n)
+        for n in re.findall(
+            rf"NotificationsFunction failed on event {re.escape(dead[0]['id'])} \(attempt (\d+)\)", suite.log
+        )
+    ]
+    assert tried == list(range(1, attempts + 1)), suite.log
+    assert suite.emails_to(email) == []
+
+
+def test_one_idempotency_key_gives_one_order(suite: LocalSuite, customer: tuple[str, str], sku: str) -> None:
+    token, _ = customer
+    suite.stock(sku, on_hand=10)
+    items = [{"sku": sku, "quantity": 1}]
+    answers: list[Any] = []
+    posts = [
+        threading.Thread(target=lambda: answers.append(suite.place(token, items, key="k-1")))
+        for _ in range(2)
+    ]
+    for post in posts:
+        post.start()
+    for post in posts:
+        post.join()
+
+    assert [a.status for a in answers] == [201, 201], [a.body for a in answers]
+    assert answers[0].body["orderId"] == answers[1].body["orderId"]
+    listed = suite.request("GET", "/orders", token=token)
+    assert [o["orderId"] for o in listed.body["orders"]] == [answers[0].body["orderId"]]
+    other_body = suite.place(token, [{"sku": sku, "quantity": 2}], key="k-1")
+    assert other_body.status == 409, other_body.body

@@ -1,0 +1,46 @@
+"""End-to-end: stopping and restarting ``orderflow local`` keeps every order.
+
+This one runs the embedded PostgreSQL of the suite itself (no ``DATABASE_URL``),
+whose data stays in the state folder between runs, as it does for a developer. It
+needs no server of the machine's, so it carries no ``db`` marker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests.support.local_suite import LocalSuite, running
+
+
+def stop_cleanly(suite: LocalSuite) -> None:
+    code, alive = suite.stop()
+    assert code == 0, suite.log
+    assert not alive, f"left running after SIGTERM: {alive}"
+    assert not (suite.state_dir / "pgdata" / "postmaster.pid").exists()
+
+
+def test_orders_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    sku = f"E2E-{uuid.uuid4().hex[:8].upper()}"
+    customer = f"e2e-{uuid.uuid4().hex[:10]}"
+
+    with running(LocalSuite(state)) as first:
+        first.stock(sku, on_hand=3)
+        token = first.token(customer, f"{customer}@example.com")
+        placed = [first.place(token, [{"sku": sku, "quantity": q}]).body["orderId"] for q in (1, 1, 5)]
+        before = {order_id: first.wait_settled(token, order_id) for order_id in placed}
+        assert [o["status"] for o in before.values()] == ["SHIPPING", "SHIPPING", "REJECTED"]
+        stop_cleanly(first)
+
+    with running(LocalSuite(state)) as second:  # same folder, new ports
+        for order_id, order in before.items():
+            again = second.request("GET", f"/orders/{order_id}", token=token)
+            assert again.status == 200 and again.body == order
+        listed = second.request("GET", "/orders", token=token).body["orders"]
+        assert sorted(o["orderId"] for o in listed) == sorted(placed)
+        assert second.inventory(sku)["reserved"] == 2
+        # and it still works: the last unit of stock ships
+        last = second.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
+        assert second.wait_settled(token, last)["status"] == "SHIPPING"
+        stop_cleanly(second)
