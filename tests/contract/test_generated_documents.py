@@ -215,16 +215,7 @@ def test_the_layer_ships_the_lambda_runtime_dependencies_and_nothing_of_the_cli(
     assert not layer & CLI_ONLY, f"the layer ships CLI-only packages {layer & CLI_ONLY}"
 
 
-BOTO3_DRIFT = pytest.mark.xfail(
-    strict=True,
-    reason="pyproject.toml says boto3>=1.34, the layer boto3>=1.35,<2: align pyproject.toml "
-           "(owned elsewhere); then remove this mark",
-)
-
-
-@pytest.mark.parametrize("name", [
-    *sorted(LAMBDA_RUNTIME), pytest.param("boto3", marks=BOTO3_DRIFT),
-])
+@pytest.mark.parametrize("name", [*sorted(LAMBDA_RUNTIME), "boto3"])
 def test_the_layer_and_pyproject_pin_the_same_versions(name: str):
     project, layer = _pyproject()[name], _layer()[name]
     assert layer.specifier == project.specifier, (
