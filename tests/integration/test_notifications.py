@@ -118,7 +118,7 @@ def test_order_created_sends_one_confirmation_email(ses, db):
     assert result == {"orderId": str(event.order_id), "outcome": "CLAIMED", "messageId": message.id}
     assert message.source == SENDER
     assert message.destinations == {"ToAddresses": ["ada@example.com"]}
-    assert message.subject == f"Your Orderflow order {event.order_id.hex[:8]} is confirmed"
+    assert message.subject == f"We received your Orderflow order {event.order_id.hex[:8]}"
     # with the HTML escaped
     assert "<script>" not in message.body
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in message.body

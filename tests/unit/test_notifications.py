@@ -163,7 +163,7 @@ def test_the_email_names_the_order_and_lists_items_totals_and_address():
     email = render_confirmation(order_created())
 
     assert email.to == "ada@example.com"
-    assert email.subject == "Your Orderflow order 1a2b3c4d is confirmed"
+    assert email.subject == "We received your Orderflow order 1a2b3c4d"
     for part in (email.text, email.html):
         assert "1a2b3c4d" in part
         assert "SKU-1" in part and "SKU-2" in part

@@ -91,7 +91,8 @@ def render_confirmation(event: OrderCreated) -> ConfirmationEmail:
     )
     return ConfirmationEmail(
         to=event.customer_email,
-        subject=f"Your Orderflow order {number} is confirmed",
+        # Sent on OrderCreated, before stock is reserved: a receipt, not a promise to ship.
+        subject=f"We received your Orderflow order {number}",
         text=text,
         html=body,
     )
