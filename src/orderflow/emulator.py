@@ -59,6 +59,7 @@ class Emulator:
 
         # moto's server logs every request through werkzeug: the functions log what matters.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _spare_moto_repeated_work()
 
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
@@ -127,6 +128,29 @@ class Emulator:
         ses = self.client("ses")
         ses.verify_email_identity(EmailAddress=sender_email)
         return consumers
+
+
+def _spare_moto_repeated_work() -> None:
+    """Two costs of moto's server that are not the suite's (``bench/local.py`` profile):
+
+    * every event delivered to a target goes through moto's input template, which
+      parses eight JSONPath expressions, and ``jsonpath_ng.ext.parse`` builds a yacc
+      parser per call (0.5 ms): ~20 ms of CPU per order. The expressions never
+      change and a parsed one is immutable: parse each once.
+    * every request lists moto's package folder (~200 ``isdir``) to route by host:
+      the folder does not change while it runs, so list it once.
+    """
+    import functools
+
+    from jsonpath_ng import ext
+    from moto import backends
+
+    if not hasattr(ext.parse, "cache_info"):
+        ext.parse = functools.lru_cache(maxsize=256)(ext.parse)
+    if not hasattr(backends.list_of_moto_modules, "cache_info"):
+        backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(
+            functools.partial(tuple, backends.list_of_moto_modules())
+        )
 
 
 def _arn(sqs: Any, url: str) -> str:
