@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap" / "bootstrap.py
 PASSED_THROUGH = (
     "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+    "ORDERFLOW_PROFILE",  # bootstrap.py: cProfile each invocation (bench/local.py --profile)
 )
 
 
@@ -159,6 +161,7 @@ class FunctionProcess:
     on_log: Callable[[str], None] | None = None  # each stderr line; None: inherit stderr
     init_ms: float | None = None
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
+    _replies: queue.Queue[str] = field(default_factory=queue.Queue, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _environment(self) -> dict[str, str]:
@@ -199,6 +202,10 @@ class FunctionProcess:
             # would; the function is never interrupted half-way with a KeyboardInterrupt.
             process_group=0,
         )
+        # One reader for the container's life (not a thread per invocation); its own
+        # queue, so a dead container's last words never answer the next one's request.
+        self._replies = queue.Queue()
+        threading.Thread(target=self._pump_replies, args=(self._proc, self._replies), daemon=True).start()
         if self.on_log:
             threading.Thread(target=self._pump_logs, daemon=True).start()
         hello = self._read_reply(timeout=max(self.spec.timeout_s, 30.0))
@@ -213,22 +220,27 @@ class FunctionProcess:
         for line in self._proc.stderr:
             self.on_log(line.rstrip("\n"))
 
+    @staticmethod
+    def _pump_replies(proc: subprocess.Popen[str], replies: queue.Queue[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            replies.put(line)
+        replies.put("")  # end of file: the process exited
+
     def _read_reply(self, timeout: float) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdout is not None
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout)
-        if reader.is_alive():
+        try:
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
             self.stop()
             return {"init": False, "ok": False, "errorType": "TimeoutError",
                     "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
-        if not box or not box[0]:
+        if not line:
             code = self._proc.wait()
             self._proc = None
             return {"init": False, "ok": False, "errorType": "Runtime.ExitError",
                     "errorMessage": f"the function's process exited with status {code}"}
-        return json.loads(box[0])  # type: ignore[no-any-return]
+        return json.loads(line)  # type: ignore[no-any-return]
 
     @property
     def running(self) -> bool:
