@@ -5,7 +5,9 @@ Started as ``python bootstrap.py`` with:
 * ``ORDERFLOW_HANDLER``: ``module.attribute`` (the template's Handler);
 * ``ORDERFLOW_PATHS``: the function's code and its layers, ``os.pathsep``-separated,
   put first on ``sys.path`` as Lambda puts ``/var/task`` and ``/opt/python``;
-* ``ORDERFLOW_FUNCTION``, ``ORDERFLOW_TIMEOUT``, ``ORDERFLOW_MEMORY``: for the context.
+* ``ORDERFLOW_FUNCTION``, ``ORDERFLOW_TIMEOUT``, ``ORDERFLOW_MEMORY``: for the context;
+* ``ORDERFLOW_PROFILE`` (optional): a folder; the handler's invocations run under
+  cProfile, dumped to ``<folder>/<function>.prof`` when the container ends.
 
 It imports the handler once (the cold start), then serves invocations: one JSON
 request per line on stdin, one JSON reply per line on stdout. The function's own
@@ -81,20 +83,39 @@ def main() -> int:
         return 1
     reply.write(json.dumps({"init": True, "initMs": (time.perf_counter() - started) * 1000}) + "\n")
 
+    profile_dir = os.environ.get("ORDERFLOW_PROFILE")
+    profiler = None
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    try:
+        _serve(handler, reply, name, memory, timeout, profiler)
+    finally:
+        if profiler is not None and profile_dir:
+            profiler.dump_stats(os.path.join(profile_dir, f"{name}.prof"))
+    return 0
+
+
+def _serve(handler: Any, reply: Any, name: str, memory: int, timeout: float, profiler: Any) -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
         request = json.loads(line)
         context = LambdaContext(name, memory, timeout, request.get("requestId"))
         began = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         try:
             result = handler(request["event"], context)
             answer: dict[str, Any] = {"ok": True, "result": result}
         except Exception as exc:
             answer = {"ok": False, **_error(exc)}
+        finally:
+            if profiler is not None:
+                profiler.disable()
         answer["durationMs"] = (time.perf_counter() - began) * 1000
         reply.write(json.dumps(answer, default=str) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
