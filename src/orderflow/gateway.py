@@ -54,6 +54,8 @@ def cors_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: 16 clients connecting at once saw resets.
+    request_queue_size = 128
 
     def __init__(
         self,
