@@ -15,7 +15,8 @@ seconds, then waits (at most 45 s) for the orders to ship. It reports:
   p99, taken from OrderStatusFunction's log line (``--json-logs``) that moved the
   order to ``SHIPPING``: no polling adds load;
 * the PostgreSQL connections of the suite's database at peak, sampled every 100 ms
-  from ``pg_stat_activity`` (the sampler's own excluded): one per function at most;
+  from ``pg_stat_activity`` (client backends, the sampler's own excluded): one per
+  function at most;
 * CPU seconds per process over the window (the suite's own process, each function,
   the PostgreSQL backends), to show where the time goes.
 
@@ -83,7 +84,8 @@ class ConnectionSampler(threading.Thread):
 
         query = text(
             "SELECT pid, backend_start, client_port, state, left(query, 60) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"  # not autovacuum's workers
         )
         with self.engine.connect() as conn:
             while not self.stop.wait(0.1):
