@@ -244,11 +244,11 @@ def test_the_database_proxy_requires_iam_auth_and_tls():
 EXPECTED_GRANTS = {
     "OrdersApiFunction": {("events:PutEvents", "EventBus")},
     "OutboxRelayFunction": {("events:PutEvents", "EventBus")},
-    "OrderStatusFunction": {("sqs:SendMessage", "OrderStatusDLQ")},
-    "InventoryFunction": {("sqs:SendMessage", "InventoryDLQ")},
+    "OrderStatusFunction": {("sqs:SendMessage", "OrderStatusDLQ"), ("events:PutEvents", "EventBus")},
+    "InventoryFunction": {("sqs:SendMessage", "InventoryDLQ"), ("events:PutEvents", "EventBus")},
     "InventoryApiFunction": set(),
     "NotificationsFunction": {("sqs:SendMessage", "NotificationsDLQ"), ("ses:SendEmail", "SesIdentity")},
-    "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ")},
+    "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ"), ("events:PutEvents", "EventBus")},
 }
 AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",

@@ -7,12 +7,15 @@ part with ``override(...)`` instead of re-importing modules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from common.db import make_engine
+from common.observability import logger
+from common.outbox import publish_committed
 from common.publisher import EventBridgePublisher
 from common.settings import Settings, get_settings
 
@@ -69,6 +72,20 @@ class Container:
         s.require("jwks_url", "jwt_issuer", "jwt_audience")
         assert s.jwks_url and s.jwt_issuer and s.jwt_audience
         return TokenVerifier(s.jwks_url, s.jwt_issuer, s.jwt_audience)
+
+
+    def publish_committed(self, outbox_ids: Sequence[int]) -> None:
+        """Publish outbox rows this function has just committed, at once.
+
+        The scheduled relay stays the safety net: if publishing fails, or the
+        function has no ``EVENT_BUS_NAME``, the rows wait for it.
+        """
+        if not outbox_ids:
+            return
+        if not self.settings.event_bus_name:
+            logger.warning("EVENT_BUS_NAME is not set: the outbox relay will publish")
+            return
+        publish_committed(self.engine, self.publisher, outbox_ids)
 
 
 _container: Container | None = None

@@ -39,6 +39,7 @@ class Handled(StrEnum):
 class ReservationResult:
     handled: Handled
     published: InventoryReserved | InventoryReservationFailed | None = None
+    outbox_ids: tuple[int, ...] = ()  # rows to publish right after the commit
 
 
 def reserve_stock(event: OrderCreated, uow: UnitOfWork) -> ReservationResult:
@@ -75,9 +76,9 @@ def reserve_stock(event: OrderCreated, uow: UnitOfWork) -> ReservationResult:
                 shipping_address=event.shipping_address,
                 metadata=event.metadata.caused(),
             )
-        uow.outbox.add(follow_up)
+        outbox_id = uow.outbox.add(follow_up)
         uow.commit()
-    return ReservationResult(Handled(outcome.value), follow_up)
+    return ReservationResult(Handled(outcome.value), follow_up, (outbox_id,))
 
 
 def _reservation_failed(event: OrderCreated, short: list[Shortage]) -> InventoryReservationFailed:

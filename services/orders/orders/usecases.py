@@ -142,6 +142,7 @@ class StatusUpdate:
     changes: list[OrderStatusChanged] = field(default_factory=list)
     duplicate: bool = False
     conflict: str | None = None
+    outbox_ids: tuple[int, ...] = ()  # rows to publish right after the commit
 
 
 def apply_status_event(event: StatusEvent, uow: StatusUnitOfWork, clock: Clock = _utcnow) -> StatusUpdate:
@@ -177,11 +178,11 @@ def apply_status_event(event: StatusEvent, uow: StatusUnitOfWork, clock: Clock =
             )
             for step in decision.transitions
         ]
-        for change in changes:
-            uow.outbox.add(change)
+        outbox_ids = tuple(uow.outbox.add(change) for change in changes)
         final = decision.final
         if final is not None:
             uow.orders.set_status(order.order_id, final, reason, clock())
         # Committed even when nothing changed: the event is handled, not to be retried.
         uow.commit()
-    return StatusUpdate(order.order_id, final or order.status, changes, conflict=decision.conflict)
+    return StatusUpdate(order.order_id, final or order.status, changes, conflict=decision.conflict,
+                        outbox_ids=outbox_ids)

@@ -23,6 +23,7 @@ class Handled(StrEnum):
 class ShipmentResult:
     handled: Handled
     published: ShipmentRequested | None = None
+    outbox_ids: tuple[int, ...] = ()  # rows to publish right after the commit
 
 
 def request_shipment(event: InventoryReserved, uow: UnitOfWork) -> ShipmentResult:
@@ -50,6 +51,6 @@ def request_shipment(event: InventoryReserved, uow: UnitOfWork) -> ShipmentResul
             shipping_address=ShippingAddress.model_validate(shipment.shipping_address),
             metadata=event.metadata.caused(),
         )
-        uow.outbox.add(requested)
+        outbox_id = uow.outbox.add(requested)
         uow.commit()
-    return ShipmentResult(Handled.REQUESTED, requested)
+    return ShipmentResult(Handled.REQUESTED, requested, (outbox_id,))

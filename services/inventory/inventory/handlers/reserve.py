@@ -33,6 +33,7 @@ def reserve(event: dict[str, Any], deps: Container) -> ReservationResult:
     order = received.detail
     engine = deps.engine
     result = retry_on_disconnect(lambda: reserve_stock(order, InventoryUnitOfWork(engine)), engine=engine)
+    deps.publish_committed(result.outbox_ids)
     logger.info(
         "order handled",
         extra={

@@ -24,7 +24,6 @@ from common.db import retry_on_disconnect
 from common.events import Sku
 from common.http import ApiError, json_response
 from common.observability import logger, metrics, tracer
-from common.outbox import publish_committed
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.domain.model import IdempotencyKeyReused, MixedCurrencies, OrderNotFound, UnknownSkus
@@ -111,10 +110,9 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
 
     if placed.outbox_ids:
         metrics.add_metric(name="OrderPlaced", unit="Count", value=1)
-        deps = container()
         # After the commit, at once; if this fails the client still gets its 201
         # and the row waits for the relay.
-        publish_committed(deps.engine, deps.publisher, placed.outbox_ids)
+        container().publish_committed(placed.outbox_ids)
     order = placed.order
     logger.info("order placed", extra={"order_id": str(order.order_id), "new": bool(placed.outbox_ids)})
     return json_response(

@@ -31,7 +31,8 @@ ACCEPTS = (InventoryReserved, InventoryReservationFailed, ShipmentRequested)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     received = parse_event(event, ACCEPTS)
     detail = cast(StatusEvent, received.detail)  # parse_event accepted only ACCEPTS
-    engine = container().engine
+    deps = container()
+    engine = deps.engine
     logger.append_keys(order_id=str(detail.order_id))
     try:
         # One transaction, safe to run again: a retry after an ambiguous commit
@@ -42,6 +43,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("event for an unknown order; it will be retried, then dead-lettered",
                      extra={"event_id": received.id})
         raise
+    deps.publish_committed(update.outbox_ids)
     if update.duplicate:
         logger.info("event already handled")
     elif update.conflict:

@@ -34,6 +34,7 @@ def request(event: dict[str, Any], deps: Container) -> ShipmentResult:
     result = retry_on_disconnect(
         lambda: request_shipment(reserved, ShippingUnitOfWork(engine)), engine=engine
     )
+    deps.publish_committed(result.outbox_ids)
     logger.info(
         "reserved order handled",
         extra={
