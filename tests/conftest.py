@@ -20,9 +20,9 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Orderflow")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orderflow-tests")
 
-from tests.support import jwks as jwks_support  # noqa: E402
-from tests.support.api import HttpClient  # noqa: E402
-from tests.support.postgres import fresh_database, server_url, truncate_all  # noqa: E402
+from tests.support import jwks as jwks_support
+from tests.support.api import HttpClient
+from tests.support.postgres import fresh_database, server_url, truncate_all
 
 ORDER_CREATED_PATTERN = {"source": ["orders.service"], "detail-type": ["OrderCreated"]}
 
@@ -113,7 +113,8 @@ def catalog(orders_api: HttpClient, mint: Any) -> dict[str, str]:
     admin = mint(sub="admin-1", scope="admin")
     prices = {"SKU-1": "12.50", "SKU-2": "3.99"}
     for sku, price in prices.items():
-        result = orders_api.put(f"/products/{sku}", {"name": f"Product {sku}", "unitPrice": price,
-                                                     "currency": "USD"}, token=admin)
+        result = orders_api.put(
+            f"/products/{sku}", {"name": f"Product {sku}", "unitPrice": price, "currency": "USD"}, token=admin
+        )
         assert result.status == 200, result.body
     return prices

@@ -21,8 +21,11 @@ def _migrate(args: argparse.Namespace) -> int:
 
         target = make_engine(Settings.from_env())
     if not target:
-        print("orderflow migrate: set DATABASE_URL (postgresql+pg8000://...), or DB_HOST, DB_NAME "
-              "and DB_USER for an RDS Proxy with IAM auth", file=sys.stderr)
+        print(
+            "orderflow migrate: set DATABASE_URL (postgresql+pg8000://...), or DB_HOST, DB_NAME "
+            "and DB_USER for an RDS Proxy with IAM auth",
+            file=sys.stderr,
+        )
         return 2
     try:
         for schema in migrate(target):
@@ -70,8 +73,10 @@ def _invoke(args: argparse.Namespace) -> int:
     if built:  # a sam build output: its own runtime, nothing but code and layers
         python = find_python(spec.runtime) or ""
         if not python:
-            print(f"orderflow invoke: {spec.runtime} is not installed, and the build output needs it",
-                  file=sys.stderr)
+            print(
+                f"orderflow invoke: {spec.runtime} is not installed, and the build output needs it",
+                file=sys.stderr,
+            )
             return 2
     function = FunctionProcess(spec, python=python, isolated=built)
     try:
@@ -153,14 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     local = sub.add_parser("local", help="run the whole suite on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
     local.add_argument("--aws-port", type=int, default=4566, help="AWS emulator port (default 4566)")
-    local.add_argument("--relay-every", type=float, help="seconds between outbox relay runs "
-                       "(default: the template's schedule)")
-    local.add_argument("--retry-delay", type=float, help="seconds before a failed event is retried "
-                       "(default: exponential from 1 s)")
+    local.add_argument(
+        "--relay-every",
+        type=float,
+        help="seconds between outbox relay runs (default: the template's schedule)",
+    )
+    local.add_argument(
+        "--retry-delay",
+        type=float,
+        help="seconds before a failed event is retried (default: exponential from 1 s)",
+    )
     local.add_argument("--log-level", default="INFO", help="the functions' LOG_LEVEL")
     local.add_argument("--json-logs", action="store_true", help="JSON log lines, tagged with the function")
-    local.add_argument("--state-dir", help="where the embedded database, dev key and state live "
-                       "(default: .orderflow/ in the project)")
+    local.add_argument(
+        "--state-dir",
+        help="where the embedded database, dev key and state live (default: .orderflow/ in the project)",
+    )
     local.set_defaults(run=_local)
 
     token = sub.add_parser("token", help="print a token the local suite accepts")

@@ -22,8 +22,9 @@ class DemoError(Exception):
     pass
 
 
-def request(method: str, url: str, token: str | None = None, body: Any = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def request(
+    method: str, url: str, token: str | None = None, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URLs we built
     req.add_header("Content-Type", "application/json")
@@ -52,6 +53,14 @@ class Journey:
     history: list[str] = field(default_factory=list)
 
 
+def _shipment(journey: Journey) -> str:
+    if journey.status == "SHIPPING":
+        return "shipment requested"
+    if journey.status == "REJECTED":
+        return f"no shipment: {journey.reason or ''}"
+    return "…"
+
+
 def emails_by_recipient(aws: str) -> dict[str, list[str]]:
     with urllib.request.urlopen(f"{aws}/moto-api/data.json", timeout=10) as resp:  # noqa: S310
         data = json.loads(resp.read())
@@ -62,8 +71,13 @@ def emails_by_recipient(aws: str) -> dict[str, list[str]]:
     return found
 
 
-def run(state_dir: Path, api: str | None = None, aws: str | None = None, timeout_s: float = 60,
-        out: Any = sys.stdout) -> int:
+def run(
+    state_dir: Path,
+    api: str | None = None,
+    aws: str | None = None,
+    timeout_s: float = 60,
+    out: Any = sys.stdout,
+) -> int:
     state_file = state_dir / "local.json"
     if api is None or aws is None:
         if not state_file.exists():
@@ -76,33 +90,49 @@ def run(state_dir: Path, api: str | None = None, aws: str | None = None, timeout
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    catalog = {f"DEMO-{run_id}-MUG": ("Orderflow mug", "12.50", 100),
-               f"DEMO-{run_id}-LAMP": ("Desk lamp", "39.90", 3),
-               f"DEMO-{run_id}-BOOK": ("Serverless patterns", "24.00", 10)}
+    catalog = {
+        f"DEMO-{run_id}-MUG": ("Orderflow mug", "12.50", 100),
+        f"DEMO-{run_id}-LAMP": ("Desk lamp", "39.90", 3),
+        f"DEMO-{run_id}-BOOK": ("Serverless patterns", "24.00", 10),
+    }
     say(f"Seeding {len(catalog)} products and their stock (run {run_id}) on {api}")
     for sku, (name, price, stock) in catalog.items():
-        for method, path, body in (("PUT", f"/products/{sku}", {"name": name, "unitPrice": price,
-                                                                "currency": "USD"}),
-                                   ("PUT", f"/inventory/{sku}", {"onHand": stock})):
-            status, answer = request(method, api + path, admin, body)
+        seed: tuple[tuple[str, dict[str, Any]], ...] = (
+            (f"/products/{sku}", {"name": name, "unitPrice": price, "currency": "USD"}),
+            (f"/inventory/{sku}", {"onHand": stock}),
+        )
+        for path, payload in seed:
+            status, answer = request("PUT", api + path, admin, payload)
             if status != 200:
-                raise DemoError(f"{method} {path} answered {status}: {answer}")
+                raise DemoError(f"PUT {path} answered {status}: {answer}")
     mug, lamp, book = catalog
     journeys = [
-        Journey("mug and book", "ada", "ada@example.com", "", [{"sku": mug, "quantity": 2},
-                                                                {"sku": book, "quantity": 1}]),
+        Journey(
+            "mug and book",
+            "ada",
+            "ada@example.com",
+            "",
+            [{"sku": mug, "quantity": 2}, {"sku": book, "quantity": 1}],
+        ),
         Journey("one lamp", "grace", "grace@example.com", "", [{"sku": lamp, "quantity": 1}]),
         Journey("two lamps", "alan", "alan@example.com", "", [{"sku": lamp, "quantity": 2}]),
         Journey("too many lamps", "edsger", "edsger@example.com", "", [{"sku": lamp, "quantity": 5}]),
     ]
-    address = {"name": "", "line1": "1 Main St", "line2": None, "city": "London",
-               "postalCode": "N1 9GU", "country": "GB"}
+    address: dict[str, str | None] = {
+        "name": "",
+        "line1": "1 Main St",
+        "line2": None,
+        "city": "London",
+        "postalCode": "N1 9GU",
+        "country": "GB",
+    }
     started = time.monotonic()
     for j in journeys:
         j.token = devauth.token(state_dir, sub=f"demo-{j.customer}-{run_id}", email=j.email)
-        body = {"items": j.items, "shippingAddress": {**address, "name": j.customer.title()}}
-        status, answer = request("POST", f"{api}/orders", j.token, body,
-                                 {"X-Correlation-Id": f"demo-{run_id}-{j.customer}"})
+        body: dict[str, Any] = {"items": j.items, "shippingAddress": {**address, "name": j.customer.title()}}
+        status, answer = request(
+            "POST", f"{api}/orders", j.token, body, {"X-Correlation-Id": f"demo-{run_id}-{j.customer}"}
+        )
         if status != 201:
             raise DemoError(f"POST /orders answered {status}: {answer}")
         j.order_id, j.status = answer["orderId"], answer["status"]
@@ -128,11 +158,13 @@ def run(state_dir: Path, api: str | None = None, aws: str | None = None, timeout
             f"  {j.label:<15} {j.order_id[:8] if j.order_id else '':<9} "
             f"{' → '.join(j.history):<32} "
             f"{'✉ ' + j.email_subject if j.email_subject else '✉ …':<50} "
-            f"{'shipment requested' if j.status == 'SHIPPING' else ('no shipment: ' + (j.reason or '')) if j.status == 'REJECTED' else '…'}"
+            f"{_shipment(j)}"
             for j in journeys
         ]
-        rows.append(f"  [{'#' * sum(j.status in SETTLED for j in journeys):<{len(journeys)}}] "
-                    f"{sum(j.status in SETTLED for j in journeys)}/{len(journeys)} settled  {elapsed:4.1f} s")
+        rows.append(
+            f"  [{'#' * sum(j.status in SETTLED for j in journeys):<{len(journeys)}}] "
+            f"{sum(j.status in SETTLED for j in journeys)}/{len(journeys)} settled  {elapsed:4.1f} s"
+        )
         if interactive and lines_drawn:
             print(f"\x1b[{lines_drawn}F\x1b[J", end="", file=out)
         if interactive or done or elapsed > timeout_s:
@@ -145,9 +177,11 @@ def run(state_dir: Path, api: str | None = None, aws: str | None = None, timeout
     shipped = sum(j.status == "SHIPPING" for j in journeys)
     rejected = sum(j.status == "REJECTED" for j in journeys)
     pending = len(journeys) - shipped - rejected
-    say(f"Summary: {len(journeys)} orders, {shipped} shipping, {rejected} rejected, "
+    say(
+        f"Summary: {len(journeys)} orders, {shipped} shipping, {rejected} rejected, "
         f"{sum(bool(j.email_subject) for j in journeys)} confirmation emails, "
-        f"{time.monotonic() - started:.1f} s")
+        f"{time.monotonic() - started:.1f} s"
+    )
     if pending or not all(j.email_subject for j in journeys):
         say(f"Not settled after {timeout_s:.0f} s: see the suite's log for the failing function")
         return 1

@@ -72,7 +72,7 @@ class Emulator:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]  # a variable service name
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -116,15 +116,15 @@ class Emulator:
                     },
                 )["QueueUrl"]
                 events.put_rule(
-                    Name=rule, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]),
+                    Name=rule,
+                    EventBusName=bus,
+                    EventPattern=json.dumps(props["Pattern"]),
                     State="ENABLED",
                 )
                 events.put_targets(
                     Rule=rule, EventBusName=bus, Targets=[{"Id": "consumer", "Arn": _arn(sqs, queue)}]
                 )
-                consumers.append(
-                    ConsumerQueue(fn.logical_id, rule, props["Pattern"], retries, queue, dlq)
-                )
+                consumers.append(ConsumerQueue(fn.logical_id, rule, props["Pattern"], retries, queue, dlq))
         ses = self.client("ses")
         ses.verify_email_identity(EmailAddress=sender_email)
         return consumers

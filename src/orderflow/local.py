@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,12 +151,13 @@ class Suite:
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
         return self.processes[function_id].invoke(event)
 
+    def _logger_for(self, function_id: str) -> Callable[[str], None]:
+        return lambda line: self.log.function_line(function_id, line)
+
     def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
         for function_id in functions:
             spec = spec_for(function_id, self.options.template, {"Parameters": environment})
-            self.processes[function_id] = FunctionProcess(
-                spec, on_log=lambda line, f=function_id: self.log.function_line(f, line)
-            )
+            self.processes[function_id] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 
         def start(function_id: str) -> None:
@@ -181,7 +182,9 @@ class Suite:
         while not self.stop_event.is_set():
             try:
                 batch = sqs.receive_message(
-                    QueueUrl=consumer.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    QueueUrl=consumer.queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception as exc:  # the emulator stopping, most likely
@@ -209,8 +212,9 @@ class Suite:
             )
             with contextlib.suppress(Exception):
                 sqs.change_message_visibility(
-                    QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=int(round(delay)) if retries_left > 0 else 0,
+                    QueueUrl=consumer.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=round(delay) if retries_left > 0 else 0,
                 )
             if retries_left <= 0:
                 # SQS moves it on the next receive (receive count > maxReceiveCount).
@@ -226,10 +230,15 @@ class Suite:
     def run_relay(self, every_s: float) -> None:
         while not self.stop_event.wait(every_s):
             event = {
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                "source": "aws.events", "account": ACCOUNT,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": emulator.REGION,
-                "resources": [], "detail": {},
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": emulator.REGION,
+                "resources": [],
+                "detail": {},
             }
             try:
                 self.invoke(RELAY_FUNCTION, event)
@@ -300,7 +309,10 @@ def run(options: Options) -> int:
 
         jwks = devauth.jwks(options.state_dir)
         http = gateway.Gateway(
-            options.port, gateway.routes(functions), suite.invoke, gateway.cors_of(doc),
+            options.port,
+            gateway.routes(functions),
+            suite.invoke,
+            gateway.cors_of(doc),
             extra_get={"/.well-known/jwks.json": lambda: jwks},
         )
         http.serve_in_background()
@@ -314,8 +326,11 @@ def run(options: Options) -> int:
             every = options.relay_every_s or schedule_seconds(functions, RELAY_FUNCTION)
             suite.background(suite.run_relay, every, name="relay")
 
-        state_file.write_text(json.dumps({"api": api_url, "aws": aws.endpoint, "bus": BUS,
-                                          "sender": SENDER, "pid": os.getpid()}))
+        state_file.write_text(
+            json.dumps(
+                {"api": api_url, "aws": aws.endpoint, "bus": BUS, "sender": SENDER, "pid": os.getpid()}
+            )
+        )
         stack.callback(lambda: state_file.unlink(missing_ok=True))
         # The only line that says "ready": scripts and tests wait for it.
         log.system(f"ready: API {api_url}  AWS emulator {aws.endpoint}  (Ctrl-C to stop)")

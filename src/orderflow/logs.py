@@ -10,8 +10,18 @@ from datetime import datetime
 from typing import TextIO
 
 _STANDARD = {
-    "level", "location", "message", "timestamp", "service", "cold_start", "function_name",
-    "function_memory_size", "function_arn", "function_request_id", "correlation_id", "xray_trace_id",
+    "level",
+    "location",
+    "message",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
     "sampling_rate",
 }
 

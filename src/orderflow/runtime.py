@@ -24,8 +24,17 @@ from orderflow import template as tpl
 
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap" / "bootstrap.py"
 PASSED_THROUGH = (
-    "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
     "ORDERFLOW_PROFILE",  # bootstrap.py: cProfile each invocation (bench/local.py --profile)
 )
 
@@ -96,9 +105,7 @@ def spec_for(
         raise KeyError(f"no function {logical_id!r} in {template_path} (functions: {known})")
     fn = functions[logical_id]
     resources = doc["Resources"]
-    parameters = {
-        name: str(p["Default"]) for name, p in doc.get("Parameters", {}).items() if "Default" in p
-    }
+    parameters = {name: str(p["Default"]) for name, p in doc.get("Parameters", {}).items() if "Default" in p}
     env: dict[str, str] = {}
     for name, value in fn.environment.items():
         resolved = resolve(value, parameters, resources, doc.get("Conditions", {}))
@@ -144,9 +151,13 @@ def find_python(runtime: str) -> str | None:
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates += sorted(str(p) for p in pyenv_root.glob(f"versions/{version}*/bin/python{version}"))
     for candidate in candidates:
-        if candidate and subprocess.run(
-            [candidate, "-c", "pass"], capture_output=True, check=False
-        ).returncode == 0:
+        if (
+            candidate
+            and subprocess.run(  # noqa: S603 - an interpreter path we found, no shell
+                [candidate, "-c", "pass"], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
             return candidate
     return None
 
@@ -169,27 +180,29 @@ class FunctionProcess:
         env.update(self.spec.environment)
         env.setdefault("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1"))
         env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
-        env.update({
-            "AWS_LAMBDA_FUNCTION_NAME": self.spec.logical_id,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.spec.runtime}",
-            "LAMBDA_TASK_ROOT": str(self.spec.paths[0]),
-            "_HANDLER": self.spec.handler,
-            "TZ": ":UTC",
-            "PYTHONUNBUFFERED": "1",
-            "ORDERFLOW_HANDLER": self.spec.handler,
-            "ORDERFLOW_PATHS": os.pathsep.join(str(p) for p in self.spec.paths),
-            "ORDERFLOW_FUNCTION": self.spec.logical_id,
-            "ORDERFLOW_TIMEOUT": str(self.spec.timeout_s),
-            "ORDERFLOW_MEMORY": str(self.spec.memory_mb),
-        })
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": self.spec.logical_id,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.spec.runtime}",
+                "LAMBDA_TASK_ROOT": str(self.spec.paths[0]),
+                "_HANDLER": self.spec.handler,
+                "TZ": ":UTC",
+                "PYTHONUNBUFFERED": "1",
+                "ORDERFLOW_HANDLER": self.spec.handler,
+                "ORDERFLOW_PATHS": os.pathsep.join(str(p) for p in self.spec.paths),
+                "ORDERFLOW_FUNCTION": self.spec.logical_id,
+                "ORDERFLOW_TIMEOUT": str(self.spec.timeout_s),
+                "ORDERFLOW_MEMORY": str(self.spec.memory_mb),
+            }
+        )
         return env
 
     def start(self) -> float:
         """Start the container and import the handler (its cold start); returns init ms."""
         args = [self.python, *(["-S"] if self.isolated else []), str(BOOTSTRAP)]
-        self._proc = subprocess.Popen(
+        self._proc = subprocess.Popen(  # noqa: S603 - our bootstrap under a chosen interpreter, no shell
             args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -233,13 +246,21 @@ class FunctionProcess:
             line = self._replies.get(timeout=timeout)
         except queue.Empty:
             self.stop()
-            return {"init": False, "ok": False, "errorType": "TimeoutError",
-                    "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+            return {
+                "init": False,
+                "ok": False,
+                "errorType": "TimeoutError",
+                "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+            }
         if not line:
             code = self._proc.wait()
             self._proc = None
-            return {"init": False, "ok": False, "errorType": "Runtime.ExitError",
-                    "errorMessage": f"the function's process exited with status {code}"}
+            return {
+                "init": False,
+                "ok": False,
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"the function's process exited with status {code}",
+            }
         return json.loads(line)  # type: ignore[no-any-return]
 
     @property

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
 from common.events import ALL_EVENTS, event_json_schema
 from orderflow.paths import ROOT, SCHEMAS_DIR
 
@@ -32,7 +34,7 @@ def openapi_documents() -> dict[Path, str]:
             title="Orderflow orders API",
             version="1.0.0",
             description="Orders and the product catalog. Every route needs a bearer JWT.",
-            security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
             security=[{"bearerAuth": []}],
         )
     )

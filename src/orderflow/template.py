@@ -50,9 +50,7 @@ class Function:
 
     def rule_patterns(self) -> list[dict[str, Any]]:
         return [
-            e["Properties"]["Pattern"]
-            for e in self.events.values()
-            if e.get("Type") == "EventBridgeRule"
+            e["Properties"]["Pattern"] for e in self.events.values() if e.get("Type") == "EventBridgeRule"
         ]
 
 

@@ -70,8 +70,11 @@ def test_no_schema_is_checked_in_for_an_event_that_no_longer_exists():
 
 
 def test_the_openapi_document_describes_every_route_and_the_bearer_scheme():
-    [openapi] = [json.loads(text) for path, text in GENERATED.items() if path.suffix == ".json"
-                 and path.parent.name == "openapi"]
+    [openapi] = [
+        json.loads(text)
+        for path, text in GENERATED.items()
+        if path.suffix == ".json" and path.parent.name == "openapi"
+    ]
     assert set(openapi["paths"]) >= {"/orders", "/orders/{orderId}", "/products/{sku}"}
     assert openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     body = openapi["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]
@@ -83,41 +86,80 @@ def test_the_openapi_document_describes_every_route_and_the_bearer_scheme():
 
 
 def _metadata(causation: str | None = None) -> EventMetadata:
-    return EventMetadata(event_id=uuid.uuid4(), correlation_id="corr-1", causation_id=causation,
-                         timestamp=datetime(2024, 5, 1, 12, 0, tzinfo=UTC), version="1.0")
+    return EventMetadata(
+        event_id=uuid.uuid4(),
+        correlation_id="corr-1",
+        causation_id=causation,
+        timestamp=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        version="1.0",
+    )
 
 
-ADDRESS = ShippingAddress(name="Ada Lovelace", line1="1 Main St", line2=None, city="London",
-                          postal_code="N1 9GU", country="GB")
+ADDRESS = ShippingAddress(
+    name="Ada Lovelace", line1="1 Main St", line2=None, city="London", postal_code="N1 9GU", country="GB"
+)
 ORDER_ID = uuid.uuid4()
 RESERVED = [ReservedItem(sku="SKU-1", quantity=2)]
 
 EXAMPLES: dict[type[DomainEvent], list[DomainEvent]] = {
-    OrderCreated: [OrderCreated(
-        order_id=ORDER_ID, customer_id="customer-1", customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-               OrderCreatedItem(sku="SKU-2", quantity=1000, unit_price=Decimal("0.00"))],
-        total=Decimal("25.00"), currency="USD", shipping_address=ADDRESS, metadata=_metadata(),
-    )],
-    InventoryReserved: [InventoryReserved(
-        order_id=ORDER_ID, customer_id="customer-1", items=RESERVED, shipping_address=ADDRESS,
-        metadata=_metadata(causation=str(uuid.uuid4())),
-    )],
-    InventoryReservationFailed: [InventoryReservationFailed(
-        order_id=ORDER_ID, customer_id="customer-1", reason="SKU-1 is out of stock",
-        short_items=[ShortItem(sku="SKU-1", requested=2, available=0)],
-        metadata=_metadata(causation=str(uuid.uuid4())),
-    )],
-    ShipmentRequested: [ShipmentRequested(
-        order_id=ORDER_ID, shipment_id=uuid.uuid4(), items=RESERVED, shipping_address=ADDRESS,
-        metadata=_metadata(causation=str(uuid.uuid4())),
-    )],
+    OrderCreated: [
+        OrderCreated(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            customer_email="ada@example.com",
+            items=[
+                OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
+                OrderCreatedItem(sku="SKU-2", quantity=1000, unit_price=Decimal("0.00")),
+            ],
+            total=Decimal("25.00"),
+            currency="USD",
+            shipping_address=ADDRESS,
+            metadata=_metadata(),
+        )
+    ],
+    InventoryReserved: [
+        InventoryReserved(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            items=RESERVED,
+            shipping_address=ADDRESS,
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        )
+    ],
+    InventoryReservationFailed: [
+        InventoryReservationFailed(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            reason="SKU-1 is out of stock",
+            short_items=[ShortItem(sku="SKU-1", requested=2, available=0)],
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        )
+    ],
+    ShipmentRequested: [
+        ShipmentRequested(
+            order_id=ORDER_ID,
+            shipment_id=uuid.uuid4(),
+            items=RESERVED,
+            shipping_address=ADDRESS,
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        )
+    ],
     OrderStatusChanged: [
-        OrderStatusChanged(order_id=ORDER_ID, customer_id="customer-1", previous_status="PENDING",
-                           status="CONFIRMED", metadata=_metadata(causation=str(uuid.uuid4()))),
-        OrderStatusChanged(order_id=ORDER_ID, customer_id="customer-1", previous_status="PENDING",
-                           status="REJECTED", rejection_reason="out of stock",
-                           metadata=_metadata(causation=str(uuid.uuid4()))),
+        OrderStatusChanged(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            previous_status="PENDING",
+            status="CONFIRMED",
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
+        OrderStatusChanged(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            previous_status="PENDING",
+            status="REJECTED",
+            rejection_reason="out of stock",
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
     ],
 }
 
@@ -143,7 +185,8 @@ def test_every_event_of_the_suite_has_an_example_here():
 
 
 @pytest.mark.parametrize(
-    "event", [e for examples in EXAMPLES.values() for e in examples],
+    "event",
+    [e for examples in EXAMPLES.values() for e in examples],
     ids=lambda e: type(e).DETAIL_TYPE,
 )
 def test_an_event_as_published_validates_against_its_checked_in_schema(event: DomainEvent):
@@ -161,9 +204,13 @@ def test_the_orders_service_order_created_validates_against_its_schema():
     from orders.usecases import order_created
 
     order = Order.price(
-        order_id=uuid.uuid4(), customer_id="customer-1", customer_email="ada@example.com",
-        quantities=[("SKU-1", 3)], catalog={"SKU-1": Product("SKU-1", "W", Decimal("0.10"), "EUR")},
-        shipping_address=ADDRESS.model_dump(mode="json", by_alias=True), correlation_id="corr-9",
+        order_id=uuid.uuid4(),
+        customer_id="customer-1",
+        customer_email="ada@example.com",
+        quantities=[("SKU-1", 3)],
+        catalog={"SKU-1": Product("SKU-1", "W", Decimal("0.10"), "EUR")},
+        shipping_address=ADDRESS.model_dump(mode="json", by_alias=True),
+        correlation_id="corr-9",
         now=datetime.now(UTC),
     )
     detail = _wire(order_created(order))
@@ -171,17 +218,20 @@ def test_the_orders_service_order_created_validates_against_its_schema():
     assert detail["total"] == "0.30" and detail["items"][0]["unitPrice"] == "0.10"
 
 
-@pytest.mark.parametrize("breakage", [
-    pytest.param(lambda d: d.update(total=25.0), id="money-as-float"),
-    pytest.param(lambda d: d.update(total="25"), id="money-without-cents"),
-    pytest.param(lambda d: d.pop("metadata"), id="no-metadata"),
-    pytest.param(lambda d: d["metadata"].update(version="2.0"), id="unknown-version"),
-    pytest.param(lambda d: d["metadata"].update(timestamp="yesterday"), id="timestamp-not-a-date"),
-    pytest.param(lambda d: d.update(items=[]), id="no-items"),
-    pytest.param(lambda d: d["items"][0].update(quantity=0), id="quantity-0"),
-    pytest.param(lambda d: d["shippingAddress"].update(country="gb"), id="country-lowercase"),
-    pytest.param(lambda d: d.pop("customerEmail"), id="no-customer-email"),
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        pytest.param(lambda d: d.update(total=25.0), id="money-as-float"),
+        pytest.param(lambda d: d.update(total="25"), id="money-without-cents"),
+        pytest.param(lambda d: d.pop("metadata"), id="no-metadata"),
+        pytest.param(lambda d: d["metadata"].update(version="2.0"), id="unknown-version"),
+        pytest.param(lambda d: d["metadata"].update(timestamp="yesterday"), id="timestamp-not-a-date"),
+        pytest.param(lambda d: d.update(items=[]), id="no-items"),
+        pytest.param(lambda d: d["items"][0].update(quantity=0), id="quantity-0"),
+        pytest.param(lambda d: d["shippingAddress"].update(country="gb"), id="country-lowercase"),
+        pytest.param(lambda d: d.pop("customerEmail"), id="no-customer-email"),
+    ],
+)
 def test_the_order_created_schema_refuses_a_broken_event(breakage):
     detail = _wire(EXAMPLES[OrderCreated][0])
     breakage(detail)
@@ -204,14 +254,14 @@ def _pyproject() -> dict[str, Requirement]:
 
 def _layer() -> dict[str, Requirement]:
     text = (ROOT / "services/common/requirements.txt").read_text()
-    return _requirements([
-        line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()
-    ])
+    return _requirements(
+        [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+    )
 
 
 def test_the_layer_ships_the_lambda_runtime_dependencies_and_nothing_of_the_cli():
     layer, project = set(_layer()), set(_pyproject())
-    assert LAMBDA_RUNTIME <= layer, f"the layer lacks {LAMBDA_RUNTIME - layer}"
+    assert layer >= LAMBDA_RUNTIME, f"the layer lacks {LAMBDA_RUNTIME - layer}"
     assert layer <= project, f"the layer ships {layer - project}, which pyproject.toml does not declare"
     assert not layer & CLI_ONLY, f"the layer ships CLI-only packages {layer & CLI_ONLY}"
 
@@ -220,6 +270,7 @@ def test_the_layer_ships_the_lambda_runtime_dependencies_and_nothing_of_the_cli(
 def test_the_layer_and_pyproject_pin_the_same_versions(name: str):
     project, layer = _pyproject()[name], _layer()[name]
     assert layer.specifier == project.specifier, (
-        f"{name}: pyproject.toml says {project.specifier}, the layer {layer.specifier}")
+        f"{name}: pyproject.toml says {project.specifier}, the layer {layer.specifier}"
+    )
     # The layer ships at least the extras the code is developed against.
     assert project.extras <= layer.extras, f"{name}: the layer lacks extras {project.extras - layer.extras}"

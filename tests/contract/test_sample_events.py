@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
     EventBridgeModel,
 )
-from common.events import ALL_EVENTS
 
+from common.events import ALL_EVENTS
 from orderflow.paths import ROOT, SCHEMAS_DIR
 
 SAMPLES = sorted(p for p in (ROOT / "events").glob("*/*.json") if p.parent != SCHEMAS_DIR)

@@ -12,8 +12,13 @@ from orderflow.template import functions, load
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_FUNCTIONS = {
-    "OrdersApiFunction", "OutboxRelayFunction", "OrderStatusFunction", "InventoryFunction",
-    "InventoryApiFunction", "NotificationsFunction", "ShippingFunction",
+    "OrdersApiFunction",
+    "OutboxRelayFunction",
+    "OrderStatusFunction",
+    "InventoryFunction",
+    "InventoryApiFunction",
+    "NotificationsFunction",
+    "ShippingFunction",
 }
 CONSUMES = {
     "InventoryFunction": {"OrderCreated"},
@@ -50,7 +55,8 @@ def test_each_consumer_rule_selects_exactly_the_contracts_events(logical_id):
     [pattern] = functions()[logical_id].rule_patterns()
     schemas = {p.stem: json.loads(p.read_text()) for p in (ROOT / "events/schemas").glob("*.json")}
     matched = {
-        name for name, schema in schemas.items()
+        name
+        for name, schema in schemas.items()
         if schema["x-source"] in pattern["source"] and name in pattern["detail-type"]
     }
     assert matched == CONSUMES[logical_id]

@@ -13,6 +13,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
 from common import bootstrap
 from common.bootstrap import Container
 from common.consumer import InvalidEvent
@@ -26,9 +29,6 @@ from common.events import (
 from common.observability import logger
 from common.settings import Settings
 from inventory.handlers import reserve
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
-
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.paths import SCHEMAS_DIR
 from tests.support.api import HttpClient

@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
 from notifications.adapters.repository import NotificationsUnitOfWork
@@ -16,8 +18,6 @@ from notifications.domain.model import ClaimOutcome, EmailInFlight
 from notifications.handlers.confirm import handler
 from notifications.usecases import send_order_confirmation
 from orderflow.lambda_runtime import LambdaContext
-from sqlalchemy import create_engine, text
-
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
@@ -37,8 +37,9 @@ def order_created(name: str = "Ada Lovelace") -> OrderCreated:
         ],
         total=Decimal("28.99"),
         currency="USD",
-        shipping_address=ShippingAddress(name=name, line1="1 Main St", line2=None, city="London",
-                                         postal_code="N1 9GU", country="GB"),
+        shipping_address=ShippingAddress(
+            name=name, line1="1 Main St", line2=None, city="London", postal_code="N1 9GU", country="GB"
+        ),
         metadata=EventMetadata.new("corr-notify"),
     )
 
@@ -179,8 +180,11 @@ def test_ten_concurrent_deliveries_send_one_email(ses, db):
     # Then exactly one sent; the others found it sent, or in flight (and will be retried)
     assert len(outcomes) == 10
     assert outcomes.count(ClaimOutcome.CLAIMED) == 1
-    assert all(o is ClaimOutcome.ALREADY_SENT or isinstance(o, EmailInFlight)
-               for o in outcomes if o is not ClaimOutcome.CLAIMED)
+    assert all(
+        o is ClaimOutcome.ALREADY_SENT or isinstance(o, EmailInFlight)
+        for o in outcomes
+        if o is not ClaimOutcome.CLAIMED
+    )
     assert len(ses.sent()) == 1
     # And their retries, through the function, send nothing more
     assert deliver(eventbridge_event(event))["outcome"] == "ALREADY_SENT"

@@ -11,6 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from sqlalchemy import create_engine, text
+
 from common.consumer import InvalidEvent
 from common.events import (
     DomainEvent,
@@ -28,8 +30,6 @@ from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.model import OrderNotFound
 from orders.handlers.status import handler
 from orders.usecases import apply_status_event
-from sqlalchemy import create_engine, text
-
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
@@ -55,21 +55,36 @@ def metadata(order: dict[str, Any]) -> EventMetadata:
 
 
 def reserved(order: dict[str, Any]) -> InventoryReserved:
-    return InventoryReserved(order_id=order["orderId"], customer_id=order["customerId"], items=ITEMS,
-                             shipping_address=ADDRESS, metadata=metadata(order))
+    return InventoryReserved(
+        order_id=order["orderId"],
+        customer_id=order["customerId"],
+        items=ITEMS,
+        shipping_address=ADDRESS,
+        metadata=metadata(order),
+    )
 
 
 def failed(order: dict[str, Any]) -> InventoryReservationFailed:
     return InventoryReservationFailed(
-        order_id=order["orderId"], customer_id=order["customerId"], reason="insufficient stock",
-        short_items=[ShortItem(sku="SKU-1", requested=2, available=1),
-                     ShortItem(sku="SKU-2", requested=1, available=0)],
-        metadata=metadata(order))
+        order_id=order["orderId"],
+        customer_id=order["customerId"],
+        reason="insufficient stock",
+        short_items=[
+            ShortItem(sku="SKU-1", requested=2, available=1),
+            ShortItem(sku="SKU-2", requested=1, available=0),
+        ],
+        metadata=metadata(order),
+    )
 
 
 def shipment(order: dict[str, Any]) -> ShipmentRequested:
-    return ShipmentRequested(order_id=order["orderId"], shipment_id=uuid.uuid4(), items=ITEMS,
-                             shipping_address=ADDRESS, metadata=metadata(order))
+    return ShipmentRequested(
+        order_id=order["orderId"],
+        shipment_id=uuid.uuid4(),
+        items=ITEMS,
+        shipping_address=ADDRESS,
+        metadata=metadata(order),
+    )
 
 
 def deliver(event: DomainEvent | dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +97,15 @@ def status_changes(db: str) -> list[dict[str, Any]]:
     engine = create_engine(db)
     try:
         with engine.connect() as conn:
-            return [r.detail for r in conn.execute(text(
-                "SELECT detail FROM eventing.outbox WHERE detail_type = 'OrderStatusChanged' ORDER BY id"))]
+            return [
+                r.detail
+                for r in conn.execute(
+                    text(
+                        "SELECT detail FROM eventing.outbox"
+                        " WHERE detail_type = 'OrderStatusChanged' ORDER BY id"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -98,8 +120,12 @@ def test_inventory_reserved_confirms_the_order(orders_api, order, db):
     result = deliver(event)
 
     # Then it is CONFIRMED, for its owner to see
-    assert result == {"orderId": order["orderId"], "status": "CONFIRMED", "changes": ["PENDING->CONFIRMED"],
-                      "duplicate": False}
+    assert result == {
+        "orderId": order["orderId"],
+        "status": "CONFIRMED",
+        "changes": ["PENDING->CONFIRMED"],
+        "duplicate": False,
+    }
     fetched = orders_api.get(f"/orders/{order['orderId']}").body
     assert fetched["status"] == "CONFIRMED"
     assert fetched["updatedAt"] > order["updatedAt"]
@@ -108,8 +134,11 @@ def test_inventory_reserved_confirms_the_order(orders_api, order, db):
     [change] = status_changes(db)
     jsonschema.validate(change, SCHEMA)
     assert change["orderId"] == order["orderId"] and change["customerId"] == "customer-1"
-    assert (change["previousStatus"], change["status"], change["rejectionReason"]) == \
-        ("PENDING", "CONFIRMED", None)
+    assert (change["previousStatus"], change["status"], change["rejectionReason"]) == (
+        "PENDING",
+        "CONFIRMED",
+        None,
+    )
     assert change["metadata"]["correlationId"] == "corr-status"
     assert change["metadata"]["causationId"] == str(event.metadata.event_id)
 
@@ -123,8 +152,11 @@ def test_a_failed_reservation_rejects_the_order_with_the_reason(orders_api, orde
     assert fetched["rejectionReason"] == reason
     [change] = status_changes(db)
     jsonschema.validate(change, SCHEMA)
-    assert (change["previousStatus"], change["status"], change["rejectionReason"]) == \
-        ("PENDING", "REJECTED", reason)
+    assert (change["previousStatus"], change["status"], change["rejectionReason"]) == (
+        "PENDING",
+        "REJECTED",
+        reason,
+    )
 
 
 def test_a_shipment_request_moves_a_confirmed_order_to_shipping(orders_api, order, db):
@@ -217,15 +249,20 @@ def test_order_status_changed_reaches_the_bus(container, order, db, aws):
 
 
 def test_an_event_for_an_unknown_order_raises_and_writes_nothing(container, db, caplog):
-    ghost = {"orderId": str(uuid.uuid4()), "customerId": "customer-1", "correlationId": "corr-x",
-             "eventId": str(uuid.uuid4())}
+    ghost = {
+        "orderId": str(uuid.uuid4()),
+        "customerId": "customer-1",
+        "correlationId": "corr-x",
+        "eventId": str(uuid.uuid4()),
+    }
     envelope = eventbridge_event(reserved(ghost))
 
     with pytest.raises(OrderNotFound):
         deliver(envelope)
 
-    assert any(r.levelname == "ERROR" and getattr(r, "event_id", None) == envelope["id"]
-               for r in caplog.records)
+    assert any(
+        r.levelname == "ERROR" and getattr(r, "event_id", None) == envelope["id"] for r in caplog.records
+    )
     engine = create_engine(db)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM eventing.processed_events")).scalar() == 0

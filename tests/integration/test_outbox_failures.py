@@ -36,9 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 ORDER: dict[str, Any] = json.loads((ROOT / "tests/fixtures/place_order.json").read_text())
 PUBLISH_ATTEMPTS = 3  # the publisher's own retries of refused entries
 SCHEDULED_EVENT = {
-    "version": "0", "id": "5f1c7a1e-0000-4000-8000-000000000001", "detail-type": "Scheduled Event",
-    "source": "aws.events", "account": "000000000000", "time": "2024-05-01T12:00:00Z",
-    "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:000000000000:rule/relay"],
+    "version": "0",
+    "id": "5f1c7a1e-0000-4000-8000-000000000001",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "000000000000",
+    "time": "2024-05-01T12:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:000000000000:rule/relay"],
     "detail": {},
 }
 
@@ -89,12 +94,20 @@ def backend_pid(engine: Engine) -> int:
 
 def order_created_event(n: int) -> OrderCreated:
     return OrderCreated(
-        order_id=uuid.uuid4(), customer_id=f"customer-{n}", customer_email="ada@example.com",
+        order_id=uuid.uuid4(),
+        customer_id=f"customer-{n}",
+        customer_email="ada@example.com",
         items=[OrderCreatedItem(sku="SKU-1", quantity=1, unit_price=Decimal("12.50"))],
-        total=Decimal("12.50"), currency="USD",
+        total=Decimal("12.50"),
+        currency="USD",
         shipping_address=ShippingAddress.model_validate(ORDER["shippingAddress"]),
-        metadata=EventMetadata(event_id=uuid.uuid4(), correlation_id=f"corr-{n}", causation_id=None,
-                               timestamp=datetime.now(UTC), version="1.0"),
+        metadata=EventMetadata(
+            event_id=uuid.uuid4(),
+            correlation_id=f"corr-{n}",
+            causation_id=None,
+            timestamp=datetime.now(UTC),
+            version="1.0",
+        ),
     )
 
 
@@ -110,7 +123,8 @@ def flaky(aws: Any) -> FlakyEvents:
 def flaky_container(catalog: Any, settings: Any, aws: Any, flaky: FlakyEvents) -> Iterator[Any]:
     """The functions' container with an EventBridge that fails on demand (catalog in place)."""
     deps = bootstrap.override(
-        settings=settings, events_client=flaky,
+        settings=settings,
+        events_client=flaky,
         publisher=EventBridgePublisher(flaky, aws.name, max_attempts=PUBLISH_ATTEMPTS, base_delay=0.01),
     )
     yield deps
@@ -317,9 +331,12 @@ def test_a_connection_lost_mid_transaction_is_retried(db):
             attempts.append(pid)
             if len(attempts) == 1:
                 terminate_backend(db, pid)  # the connection dies inside the transaction
-            conn.execute(text(
-                "INSERT INTO orders.products (sku, name, unit_price, currency) "
-                "VALUES ('SKU-R', 'Retried', 1.00, 'USD')"))
+            conn.execute(
+                text(
+                    "INSERT INTO orders.products (sku, name, unit_price, currency) "
+                    "VALUES ('SKU-R', 'Retried', 1.00, 'USD')"
+                )
+            )
             return int(pid)
 
     try:
@@ -341,9 +358,12 @@ def test_a_statement_error_is_raised_at_once_without_retry(db):
         attempts += 1
         with engine.begin() as conn:
             for _ in range(2):
-                conn.execute(text(
-                    "INSERT INTO orders.products (sku, name, unit_price, currency) "
-                    "VALUES ('SKU-D', 'Duplicate', 1.00, 'USD')"))
+                conn.execute(
+                    text(
+                        "INSERT INTO orders.products (sku, name, unit_price, currency) "
+                        "VALUES ('SKU-D', 'Duplicate', 1.00, 'USD')"
+                    )
+                )
 
     try:
         with pytest.raises(IntegrityError) as raised:
@@ -365,8 +385,9 @@ def test_a_statement_error_is_raised_at_once_without_retry(db):
 # and the outbox keeps what it wrote; the relay, run here, then puts it on the bus.
 
 
-def _container_process(index: int, event: dict[str, Any], deps: dict[str, Any], url: str,
-                       barrier: Any, results: Any) -> None:
+def _container_process(
+    index: int, event: dict[str, Any], deps: dict[str, Any], url: str, barrier: Any, results: Any
+) -> None:
     try:
         flaky = FlakyEvents(None)
         flaky.raise_calls = 1_000_000
@@ -383,8 +404,9 @@ def _container_process(index: int, event: dict[str, Any], deps: dict[str, Any], 
         results.put((index, -1, repr(exc)))
 
 
-def _post_all_at_once(container: Any, bodies: list[dict[str, Any]], key: str, token: str
-                      ) -> list[tuple[int, Any]]:
+def _post_all_at_once(
+    container: Any, bodies: list[dict[str, Any]], key: str, token: str
+) -> list[tuple[int, Any]]:
     import multiprocessing
 
     fork = multiprocessing.get_context("fork")
@@ -394,11 +416,20 @@ def _post_all_at_once(container: Any, bodies: list[dict[str, Any]], key: str, to
     deps = {"settings": container.settings, "verifier": container.verifier}  # a warm key set
     children = []
     for i, body in enumerate(bodies):
-        event = http_api_event("POST", "/orders", body=json.dumps(body), headers={
-            "authorization": f"Bearer {token}", "content-type": "application/json",
-            "idempotency-key": key})
-        child = fork.Process(target=_container_process,
-                             args=(i, event, deps, container.settings.database_url, barrier, results))
+        event = http_api_event(
+            "POST",
+            "/orders",
+            body=json.dumps(body),
+            headers={
+                "authorization": f"Bearer {token}",
+                "content-type": "application/json",
+                "idempotency-key": key,
+            },
+        )
+        child = fork.Process(
+            target=_container_process,
+            args=(i, event, deps, container.settings.database_url, barrier, results),
+        )
         child.start()
         children.append(child)
     collected = dict((i, (status, body)) for i, status, body in (results.get(timeout=120) for _ in bodies))

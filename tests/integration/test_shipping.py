@@ -10,17 +10,17 @@ from typing import Any
 
 import jsonschema
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
 from common import bootstrap
 from common.bootstrap import Container
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, InventoryReserved, ReservedItem, ShippingAddress
 from common.settings import Settings
-from shipping.handlers import request
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
-
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.paths import SCHEMAS_DIR
+from shipping.handlers import request
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db]

@@ -32,7 +32,7 @@ class HttpClient:
         body: str | bytes | None = None,
         headers: dict[str, str] | None = None,
         query: str = "",
-        token: str | None | bool = True,
+        token: str | bool | None = True,
     ) -> HttpResult:
         all_headers = {"content-type": "application/json", **(headers or {})}
         bearer = self.token if token is True else token

@@ -24,9 +24,9 @@ class Bus:
     def route(self, rule: str, pattern: dict[str, Any]) -> str:
         """Deliver events matching ``pattern`` to a new queue; returns its URL."""
         url = self.sqs.create_queue(QueueName=f"{rule}-queue")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self.events.put_rule(Name=rule, EventBusName=self.name, EventPattern=json.dumps(pattern))
         self.events.put_targets(Rule=rule, EventBusName=self.name, Targets=[{"Id": "q", "Arn": arn}])
         self.queues[rule] = url
@@ -62,7 +62,7 @@ class FlakyEvents:
         self.refuse_entries = 0  # the next N entries get an error result
         self.calls = 0
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls += 1
         if self.raise_calls > 0:
             self.raise_calls -= 1

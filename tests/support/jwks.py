@@ -37,7 +37,7 @@ class JwksServer:
         server_self = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server_self.fetches += 1
                 body = json.dumps(
                     {"keys": [public_jwk(k, kid) for kid, k in server_self.keys.items()]}
@@ -77,8 +77,14 @@ def mint(
     **extra: Any,
 ) -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": sub, "iss": issuer, "aud": audience, "iat": now,
-                              "exp": now + expires_in, **extra}
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + expires_in,
+        **extra,
+    }
     if email is not None:
         claims["email"] = email
     if scope is not None:

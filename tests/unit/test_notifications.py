@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Self
 
 import pytest
+
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
 from notifications.domain.model import ClaimOutcome, EmailInFlight
@@ -31,8 +32,15 @@ def order_created(name: str = "Ada Lovelace", **address: object) -> OrderCreated
         total=Decimal("28.99"),
         currency="USD",
         shipping_address=ShippingAddress.model_validate(
-            {"name": name, "line1": "1 Main St", "line2": None, "city": "London",
-             "postalCode": "N1 9GU", "country": "GB", **address}
+            {
+                "name": name,
+                "line1": "1 Main St",
+                "line2": None,
+                "city": "London",
+                "postalCode": "N1 9GU",
+                "country": "GB",
+                **address,
+            }
         ),
         metadata=EventMetadata.new("corr-1"),
     )
@@ -62,8 +70,9 @@ class FakeEmailClaims:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    def claim(self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID,
-              ttl: timedelta) -> ClaimOutcome:
+    def claim(
+        self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID, ttl: timedelta
+    ) -> ClaimOutcome:
         existing = self._s.emails.get(order_id)
         fresh = Claim("CLAIMED", token, self._s.now + ttl)
         if existing is None:
@@ -177,9 +186,9 @@ def test_the_email_names_the_order_and_lists_items_totals_and_address():
 
 
 def test_every_customer_string_is_escaped_in_the_html():
-    email = render_confirmation(order_created(
-        name="<script>alert(1)</script>", line1="Flat 1 & 2", line2='"Quoted" <b>', city="A&B"
-    ))
+    email = render_confirmation(
+        order_created(name="<script>alert(1)</script>", line1="Flat 1 & 2", line2='"Quoted" <b>', city="A&B")
+    )
 
     assert "<script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html

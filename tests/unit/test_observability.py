@@ -13,8 +13,14 @@ def run_isolated(code: str, env_extra: dict[str, str]) -> subprocess.CompletedPr
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_TRACE")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_without_the_xray_sdk_handlers_still_get_a_working_tracer():

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Self
 
 import pytest
+
 from common.events import (
     DomainEvent,
     EventMetadata,
@@ -28,8 +29,9 @@ from orders.usecases import STATUS_CONSUMER, apply_status_event
 P, C, S, R = OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.SHIPPING, OrderStatus.REJECTED
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ORDER_ID = uuid.UUID("00000000-0000-4000-8000-00000000000a")
-ADDRESS = ShippingAddress(name="Ada Lovelace", line1="1 Main St", city="London", postal_code="N1 9GU",
-                          country="GB")
+ADDRESS = ShippingAddress(
+    name="Ada Lovelace", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
+)
 ITEMS = [ReservedItem(sku="SKU-1", quantity=2)]
 
 
@@ -52,8 +54,9 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize(("current", "target", "steps", "conflict"), RULES,
-                         ids=[f"{c.value}+{t.value}" for c, t, *_ in RULES])
+@pytest.mark.parametrize(
+    ("current", "target", "steps", "conflict"), RULES, ids=[f"{c.value}+{t.value}" for c, t, *_ in RULES]
+)
 def test_status_rules(current, target, steps, conflict):
     decision = decide(current, target)
     assert decision.transitions == tuple(Transition(a, b) for a, b in steps)
@@ -62,8 +65,9 @@ def test_status_rules(current, target, steps, conflict):
 
 
 def test_the_rejection_reason_names_every_short_item():
-    reason = rejection_reason([ShortItem(sku="SKU-1", requested=3, available=1),
-                               ShortItem(sku="SKU-2", requested=2, available=0)])
+    reason = rejection_reason(
+        [ShortItem(sku="SKU-1", requested=3, available=1), ShortItem(sku="SKU-2", requested=2, available=0)]
+    )
     assert reason == "Not enough stock for SKU-1 (ordered 3, 1 available), SKU-2 (ordered 2, 0 available)."
 
 
@@ -85,8 +89,7 @@ class FakeOrders:
     def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
         return self._s.orders.get(order_id)
 
-    def set_status(self, order_id: uuid.UUID, status: OrderStatus, reason: str | None,
-                   at: datetime) -> None:
+    def set_status(self, order_id: uuid.UUID, status: OrderStatus, reason: str | None, at: datetime) -> None:
         old = self._s.orders[order_id]
         self._s.orders[order_id] = OrderState(old.order_id, old.customer_id, status, reason)
         self._s.updated_at[order_id] = at
@@ -147,19 +150,33 @@ def metadata() -> EventMetadata:
 
 
 def reserved(order_id: uuid.UUID = ORDER_ID) -> InventoryReserved:
-    return InventoryReserved(order_id=order_id, customer_id="customer-1", items=ITEMS,
-                             shipping_address=ADDRESS, metadata=metadata())
+    return InventoryReserved(
+        order_id=order_id,
+        customer_id="customer-1",
+        items=ITEMS,
+        shipping_address=ADDRESS,
+        metadata=metadata(),
+    )
 
 
 def failed() -> InventoryReservationFailed:
     return InventoryReservationFailed(
-        order_id=ORDER_ID, customer_id="customer-1", reason="insufficient stock",
-        short_items=[ShortItem(sku="SKU-1", requested=2, available=1)], metadata=metadata())
+        order_id=ORDER_ID,
+        customer_id="customer-1",
+        reason="insufficient stock",
+        short_items=[ShortItem(sku="SKU-1", requested=2, available=1)],
+        metadata=metadata(),
+    )
 
 
 def shipment() -> ShipmentRequested:
-    return ShipmentRequested(order_id=ORDER_ID, shipment_id=uuid.uuid4(), items=ITEMS,
-                             shipping_address=ADDRESS, metadata=metadata())
+    return ShipmentRequested(
+        order_id=ORDER_ID,
+        shipment_id=uuid.uuid4(),
+        items=ITEMS,
+        shipping_address=ADDRESS,
+        metadata=metadata(),
+    )
 
 
 def changes(store: Store) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+
 from common.events import OrderCreated
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.domain.model import (
@@ -20,12 +21,17 @@ from orders.domain.model import (
     UnknownSkus,
 )
 from orders.usecases import get_order, list_orders, order_created, place_order, upsert_product
-
 from tests.unit.fakes import FakeUnitOfWork, Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "line2": None, "city": "London",
-           "postalCode": "N1 9GU", "country": "GB"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "1 Main St",
+    "line2": None,
+    "city": "London",
+    "postalCode": "N1 9GU",
+    "country": "GB",
+}
 
 
 def ticking_clock(start: datetime = T0, step: timedelta = timedelta(seconds=1)):
@@ -48,11 +54,13 @@ def command(*quantities: tuple[str, int], **overrides: object) -> PlaceOrder:
 
 @pytest.fixture
 def store() -> Store:
-    return Store(products={
-        "SKU-1": Product("SKU-1", "Widget", Decimal("12.50"), "USD"),
-        "SKU-2": Product("SKU-2", "Gadget", Decimal("3.99"), "USD"),
-        "SKU-EUR": Product("SKU-EUR", "Euro thing", Decimal("5.00"), "EUR"),
-    })
+    return Store(
+        products={
+            "SKU-1": Product("SKU-1", "Widget", Decimal("12.50"), "USD"),
+            "SKU-2": Product("SKU-2", "Gadget", Decimal("3.99"), "USD"),
+            "SKU-EUR": Product("SKU-EUR", "Euro thing", Decimal("5.00"), "EUR"),
+        }
+    )
 
 
 @pytest.fixture
@@ -87,7 +95,9 @@ def test_an_order_is_priced_from_the_catalog_and_stored_with_its_event(uow, stor
     assert event.order_id == order.order_id
     assert event.customer_email == "ada@example.com"
     assert [(i.sku, i.quantity, i.unit_price) for i in event.items] == [
-        ("SKU-1", 2, Decimal("12.50")), ("SKU-2", 1, Decimal("3.99"))]
+        ("SKU-1", 2, Decimal("12.50")),
+        ("SKU-2", 1, Decimal("3.99")),
+    ]
     assert event.total == Decimal("28.99")
     assert event.metadata.correlation_id == "corr-1"
     assert event.metadata.causation_id is None
@@ -165,9 +175,15 @@ def test_an_idempotency_key_belongs_to_one_customer(uow, store):
 def _twin(cmd: PlaceOrder, store: Store, **overrides: object) -> Order:
     """The order a concurrent request with the same key committed."""
     order = Order.price(
-        order_id=uuid.uuid4(), customer_id=cmd.customer_id, customer_email=cmd.customer_email,
-        quantities=cmd.quantities, catalog=store.products, shipping_address=cmd.shipping_address,
-        correlation_id="corr-twin", now=T0, idempotency_key=cmd.idempotency_key,
+        order_id=uuid.uuid4(),
+        customer_id=cmd.customer_id,
+        customer_email=cmd.customer_email,
+        quantities=cmd.quantities,
+        catalog=store.products,
+        shipping_address=cmd.shipping_address,
+        correlation_id="corr-twin",
+        now=T0,
+        idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
     )
     for name, value in overrides.items():

@@ -16,7 +16,7 @@ class ScriptedEvents:
         self.script = script
         self.calls: list[list[dict[str, Any]]] = []
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(Entries)
         step = self.script.pop(0) if self.script else set()
         if isinstance(step, Exception):
@@ -29,8 +29,10 @@ class ScriptedEvents:
 
 
 def events(n: int) -> list[OutgoingEvent]:
-    return [OutgoingEvent(key=i, source="orders.service", detail_type="OrderCreated", detail="{}")
-            for i in range(n)]
+    return [
+        OutgoingEvent(key=i, source="orders.service", detail_type="OrderCreated", detail="{}")
+        for i in range(n)
+    ]
 
 
 def publisher(client: ScriptedEvents, attempts: int = 3) -> EventBridgePublisher:

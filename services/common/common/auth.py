@@ -38,9 +38,7 @@ class TokenVerifier:
     """
 
     def __init__(self, jwks_url: str, issuer: str, audience: str, *, timeout: float = 5) -> None:
-        self._jwks = PyJWKClient(
-            jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS, timeout=timeout
-        )
+        self._jwks = PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS, timeout=timeout)
         self._issuer = issuer
         self._audience = audience
 

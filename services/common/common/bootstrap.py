@@ -28,10 +28,9 @@ def _client(service: str, settings: Settings) -> Any:
     from botocore.config import Config
 
     # Short timeouts: a slow AWS call must not eat the whole Lambda timeout.
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
-    )
-    return boto3.client(service, region_name=settings.aws_region, config=config)
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    # The service name is a variable, so boto3-stubs' per-service overloads cannot match.
+    return boto3.client(service, region_name=settings.aws_region, config=config)  # type: ignore[call-overload]
 
 
 class Container:
@@ -72,7 +71,6 @@ class Container:
         s.require("jwks_url", "jwt_issuer", "jwt_audience")
         assert s.jwks_url and s.jwt_issuer and s.jwt_audience
         return TokenVerifier(s.jwks_url, s.jwt_issuer, s.jwt_audience)
-
 
     def publish_committed(self, outbox_ids: Sequence[int]) -> None:
         """Publish outbox rows this function has just committed, at once.

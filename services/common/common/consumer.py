@@ -59,8 +59,12 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
     if model is None or envelope.source != model.SOURCE:
         logger.error(
             "unexpected event for this function",
-            extra={"event_id": envelope.id, "source": envelope.source,
-                   "detail_type": envelope.detail_type, "accepts": sorted(by_type)},
+            extra={
+                "event_id": envelope.id,
+                "source": envelope.source,
+                "detail_type": envelope.detail_type,
+                "accepts": sorted(by_type),
+            },
         )
         raise InvalidEvent(f"unexpected {envelope.source}/{envelope.detail_type} event {envelope.id}")
 
@@ -72,14 +76,18 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
     except ValidationError as exc:
         logger.error(
             "invalid event detail",
-            extra={"event_id": envelope.id, "detail_type": envelope.detail_type,
-                   "metadata_event_id": metadata.get("eventId") if isinstance(metadata, dict) else None,
-                   "errors": _errors(exc)},
+            extra={
+                "event_id": envelope.id,
+                "detail_type": envelope.detail_type,
+                "metadata_event_id": metadata.get("eventId") if isinstance(metadata, dict) else None,
+                "errors": _errors(exc),
+            },
         )
         raise InvalidEvent(f"invalid {envelope.detail_type} detail in event {envelope.id}") from exc
 
     logger.append_keys(
         event_id=str(detail.metadata.event_id), detail_type=envelope.detail_type, eventbridge_id=envelope.id
     )
-    return ReceivedEvent(id=envelope.id, source=envelope.source, detail_type=envelope.detail_type,
-                         detail=detail)  # type: ignore[arg-type]
+    return ReceivedEvent(
+        id=envelope.id, source=envelope.source, detail_type=envelope.detail_type, detail=detail
+    )  # type: ignore[arg-type]

@@ -27,9 +27,7 @@ from common.settings import Settings
 T = TypeVar("T")
 
 # SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
-CONNECTION_SQLSTATES = frozenset(
-    {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
-)
+CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"})
 POOL_RECYCLE_SECONDS = 600  # under the 15 minutes an IAM token is valid for
 
 
@@ -53,9 +51,7 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         port=settings.db_port,
         database=settings.db_name,
     )
-    engine = create_engine(
-        url, connect_args={"ssl_context": ssl.create_default_context()}, **options
-    )
+    engine = create_engine(url, connect_args={"ssl_context": ssl.create_default_context()}, **options)
     if rds_client is None:
         import boto3  # only the RDS Proxy path pays for boto3 here
 

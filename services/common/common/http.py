@@ -113,12 +113,12 @@ def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
         # Full context goes to the log (by request id); the client learns nothing internal.
         logger.exception(
             "unhandled error",
-            extra={"method": app.current_event.request_context.http.method,
-                   "path": app.current_event.raw_path},
+            extra={
+                "method": app.current_event.request_context.http.method,
+                "path": app.current_event.raw_path,
+            },
         )
-        response = _error_response(
-            app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred")
-        )
+        response = _error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
     _format(response, cid)
     return response
 

@@ -118,9 +118,7 @@ def relay(
     """
     total = RelayResult()
     while should_continue():
-        batch = retry_on_disconnect(
-            lambda: _relay_batch(engine, publisher, ids, batch_size), engine=engine
-        )
+        batch = retry_on_disconnect(lambda: _relay_batch(engine, publisher, ids, batch_size), engine=engine)
         total.published += batch.published
         total.failed += batch.failed
         if batch.failed or batch.published < batch_size or ids is not None:
@@ -133,8 +131,9 @@ def _relay_batch(
 ) -> RelayResult:
     with engine.begin() as conn:
         query = (
-            select(outbox.c.id, outbox.c.source, outbox.c.detail_type, outbox.c.detail,
-                   outbox.c.correlation_id)
+            select(
+                outbox.c.id, outbox.c.source, outbox.c.detail_type, outbox.c.detail, outbox.c.correlation_id
+            )
             .where(outbox.c.published_at.is_(None), outbox.c.attempts < MAX_ATTEMPTS)
             .order_by(outbox.c.id)
             .limit(batch_size)
@@ -177,8 +176,11 @@ def _relay_batch(
             )
             logger.warning(
                 "event not published; it stays in the outbox",
-                extra={"outbox_id": failure.event.key, "error_code": failure.error_code,
-                       "correlation_id": failure.event.correlation_id},
+                extra={
+                    "outbox_id": failure.event.key,
+                    "error_code": failure.error_code,
+                    "correlation_id": failure.event.correlation_id,
+                },
             )
         return RelayResult(published=len(published), failed=len(failed))
 

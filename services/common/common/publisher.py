@@ -50,9 +50,7 @@ class EventBridgePublisher:
     entry of that call failing; boto3 has already retried it per its retry mode.
     """
 
-    def __init__(
-        self, client: Any, bus_name: str, *, max_attempts: int = 3, base_delay: float = 0.1
-    ) -> None:
+    def __init__(self, client: Any, bus_name: str, *, max_attempts: int = 3, base_delay: float = 0.1) -> None:
         self._client = client
         self._bus_name = bus_name
         self._max_attempts = max_attempts
@@ -68,9 +66,7 @@ class EventBridgePublisher:
         if failed:
             raise PublishError(failed, published)
 
-    def _publish_batch(
-        self, pending: list[OutgoingEvent]
-    ) -> tuple[list[OutgoingEvent], list[FailedEvent]]:
+    def _publish_batch(self, pending: list[OutgoingEvent]) -> tuple[list[OutgoingEvent], list[FailedEvent]]:
         published: list[OutgoingEvent] = []
         failures: list[FailedEvent] = []
         for attempt in range(1, self._max_attempts + 1):
@@ -82,8 +78,11 @@ class EventBridgePublisher:
                 delay = self._base_delay * 2 ** (attempt - 1) * (1 + random.random())
                 logger.warning(
                     "PutEvents refused entries; retrying them",
-                    extra={"failed": len(failures), "attempt": attempt, "codes": sorted(
-                        {f.error_code for f in failures})},
+                    extra={
+                        "failed": len(failures),
+                        "attempt": attempt,
+                        "codes": sorted({f.error_code for f in failures}),
+                    },
                 )
                 time.sleep(delay)
         return published, failures
@@ -106,9 +105,7 @@ class EventBridgePublisher:
         failures: list[FailedEvent] = []
         for event, result in zip(batch, response.get("Entries", []), strict=False):
             if result.get("ErrorCode"):
-                failures.append(
-                    FailedEvent(event, result["ErrorCode"], result.get("ErrorMessage", ""))
-                )
+                failures.append(FailedEvent(event, result["ErrorCode"], result.get("ErrorMessage", "")))
             else:
                 published.append(event)
         # Defensive: a response with fewer results than entries leaves the rest unknown.

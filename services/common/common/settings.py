@@ -41,9 +41,7 @@ class Settings(BaseModel):
         return cls.model_validate({k: v for k, v in env.items() if k in names and v != ""})
 
     def require(self, *fields: str) -> None:
-        missing = [
-            self.model_fields[f].alias or f for f in fields if getattr(self, f) in (None, "")
-        ]
+        missing = [self.model_fields[f].alias or f for f in fields if getattr(self, f) in (None, "")]
         if missing:
             raise ConfigurationError(f"missing configuration: {', '.join(missing)}")
 

@@ -74,4 +74,3 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         assert self._transaction is not None
         self._transaction.rollback()
-

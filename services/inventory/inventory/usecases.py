@@ -12,7 +12,6 @@ from common.events import (
     ReservedItem,
     ShortItem,
 )
-
 from inventory.domain.commands import SetStock
 from inventory.domain.model import (
     Outcome,

@@ -94,8 +94,9 @@ def send_order_confirmation(
     try:
         message_id = sender.send(email)
     except Exception:
-        logger.exception("confirmation email not sent; claim released for a retry",
-                         extra={"order_id": str(event.order_id)})
+        logger.exception(
+            "confirmation email not sent; claim released for a retry", extra={"order_id": str(event.order_id)}
+        )
         transaction(lambda: _release(uow, event, token))
         raise
 
@@ -103,8 +104,10 @@ def send_order_confirmation(
         with uow:
             if not uow.emails.mark_sent(event.order_id, token, message_id):
                 # Only possible if this invocation outlived its own claim's expiry.
-                logger.error("the claim was re-taken while this invocation sent the email",
-                             extra={"order_id": str(event.order_id), "message_id": message_id})
+                logger.error(
+                    "the claim was re-taken while this invocation sent the email",
+                    extra={"order_id": str(event.order_id), "message_id": message_id},
+                )
             uow.commit()
 
     transaction(mark_sent)

@@ -184,5 +184,6 @@ def apply_status_event(event: StatusEvent, uow: StatusUnitOfWork, clock: Clock =
             uow.orders.set_status(order.order_id, final, reason, clock())
         # Committed even when nothing changed: the event is handled, not to be retried.
         uow.commit()
-    return StatusUpdate(order.order_id, final or order.status, changes, conflict=decision.conflict,
-                        outbox_ids=outbox_ids)
+    return StatusUpdate(
+        order.order_id, final or order.status, changes, conflict=decision.conflict, outbox_ids=outbox_ids
+    )

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from common.events import InventoryReserved, ReservedItem, ShipmentRequested, ShippingAddress
-
 from shipping.domain.model import Shipment, ShipmentLine
 from shipping.domain.ports import UnitOfWork
 

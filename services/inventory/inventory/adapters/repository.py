@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from common.uow import SqlUnitOfWork
 from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Connection
 
+from common.uow import SqlUnitOfWork
 from inventory.adapters.tables import order_outcomes, reservations, stock
 from inventory.domain.model import Outcome, StockLevel
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self
 
 from common.events import DomainEvent
-
 from inventory.domain.model import Outcome, StockLevel
 
 

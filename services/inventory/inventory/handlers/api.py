@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter, ValidationError
+
 from common import http
 from common.bootstrap import container
 from common.db import retry_on_disconnect
 from common.events import Sku
 from common.http import ApiError, json_response
 from common.observability import logger, metrics, tracer
-from pydantic import TypeAdapter, ValidationError
-
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.domain.model import StockBelowReserved, StockNotFound

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from common.bootstrap import Container, container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
 from common.events import OrderCreated
 from common.observability import logger, metrics, tracer
-
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.usecases import Handled, ReservationResult, reserve_stock
 

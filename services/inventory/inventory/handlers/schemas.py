@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common.events import CamelModel
 from pydantic import ConfigDict, Field
 
+from common.events import CamelModel
 from inventory.domain.model import StockLevel
 
 MAX_ON_HAND = 2**31 - 1  # the column is a PostgreSQL integer

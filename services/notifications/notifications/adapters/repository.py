@@ -45,8 +45,11 @@ class SqlEmailClaims:
             return ClaimOutcome.CLAIMED
 
         existing = self._c.execute(
-            select(emails.c.status, emails.c.claim_token,
-                   (emails.c.claim_expires_at < func.now()).label("expired"))
+            select(
+                emails.c.status,
+                emails.c.claim_token,
+                (emails.c.claim_expires_at < func.now()).label("expired"),
+            )
             .where(emails.c.order_id == order_id)
             .with_for_update()
         ).one()
@@ -71,8 +74,11 @@ class SqlEmailClaims:
     def release(self, order_id: uuid.UUID, token: uuid.UUID) -> bool:
         result = self._c.execute(
             delete(emails)
-            .where(emails.c.order_id == order_id, emails.c.claim_token == token,
-                   emails.c.status == EmailStatus.CLAIMED.value)
+            .where(
+                emails.c.order_id == order_id,
+                emails.c.claim_token == token,
+                emails.c.status == EmailStatus.CLAIMED.value,
+            )
             .returning(emails.c.order_id)
         )
         return result.first() is not None

@@ -43,8 +43,12 @@ def render_confirmation(event: OrderCreated) -> ConfirmationEmail:
     number = order_number(event.order_id)
     address = event.shipping_address
     rows = [
-        (item.sku, item.quantity, _money(item.unit_price, event.currency),
-         _money(item.unit_price * item.quantity, event.currency))
+        (
+            item.sku,
+            item.quantity,
+            _money(item.unit_price, event.currency),
+            _money(item.unit_price * item.quantity, event.currency),
+        )
         for item in event.items
     ]
     total = _money(event.total, event.currency)
@@ -83,9 +87,7 @@ def render_confirmation(event: OrderCreated) -> ConfirmationEmail:
         f"<tbody>{item_rows}</tbody>"
         f'<tfoot><tr><th colspan="3">Total</th><td>{e(total)}</td></tr></tfoot>'
         "</table>"
-        "<p>We will ship it to:<br>"
-        + "<br>".join(e(line) for line in _address_lines(address))
-        + "</p>"
+        "<p>We will ship it to:<br>" + "<br>".join(e(line) for line in _address_lines(address)) + "</p>"
         f"<p>Order reference: {e(str(event.order_id))}</p>"
         "</body></html>"
     )

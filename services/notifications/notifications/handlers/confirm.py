@@ -52,10 +52,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             transaction=lambda operation: retry_on_disconnect(operation, engine=engine),
         )
     except EmailInFlight:
-        logger.warning("email being sent by another invocation; this delivery will be retried",
-                       extra={"order_id": str(received.detail.order_id)})
+        logger.warning(
+            "email being sent by another invocation; this delivery will be retried",
+            extra={"order_id": str(received.detail.order_id)},
+        )
         raise
     if result.sent:
         metrics.add_metric(name="ConfirmationEmailSent", unit="Count", value=1)
-    return {"orderId": str(result.order_id), "outcome": result.outcome.value,
-            "messageId": result.message_id}
+    return {"orderId": str(result.order_id), "outcome": result.outcome.value, "messageId": result.message_id}

@@ -101,9 +101,7 @@ class SqlOrderRepository:
     ) -> list[Order]:
         condition = orders.c.customer_id == customer_id
         if after is not None:
-            condition = and_(
-                condition, tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after)
-            )
+            condition = and_(condition, tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after))
         return self._load(condition, limit=limit)
 
     def _load(self, condition: Any, limit: int) -> list[Order]:
@@ -123,7 +121,6 @@ class SqlOrderRepository:
         ):
             lines[item.order_id].append(OrderLine(item.sku, item.quantity, item.unit_price))
         return [_to_order(r, lines[r.order_id]) for r in rows]
-
 
     # --- order status (OrderStatusFunction) ---
 
@@ -146,6 +143,7 @@ class SqlOrderRepository:
             .where(orders.c.order_id == order_id)
             .values(status=status.value, rejection_reason=rejection_reason, updated_at=at)
         )
+
 
 def _to_order(row: Row[Any], lines: list[OrderLine]) -> Order:
     return Order(

@@ -38,13 +38,19 @@ class Outbox(Protocol):
 
 
 class UnitOfWork(Protocol):
-    products: ProductRepository
-    orders: OrderRepository
-    outbox: Outbox
+    # Read-only members, so that an adapter may hold a more specific repository.
+    @property
+    def products(self) -> ProductRepository: ...
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *args: object) -> None: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
 
     def commit(self) -> None: ...
 

@@ -84,7 +84,5 @@ def decide(current: OrderStatus, target: OrderStatus) -> StatusDecision:
 
 def rejection_reason(short_items: list[ShortItem]) -> str:
     """A reason a customer can read, naming every item that lacked stock."""
-    parts = [
-        f"{item.sku} (ordered {item.requested}, {item.available} available)" for item in short_items
-    ]
+    parts = [f"{item.sku} (ordered {item.requested}, {item.available} available)" for item in short_items]
     return f"Not enough stock for {', '.join(parts)}."

@@ -14,9 +14,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common import http
 from common.bootstrap import container
@@ -53,11 +53,14 @@ def _run(operation: Any) -> Any:
     return retry_on_disconnect(operation, engine=container().engine)
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
+def _error(status: int, description: str) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
 
 
-COMMON_ERRORS = {401: _error(401, "Missing or invalid token"), 500: _error(500, "Unexpected error")}
+COMMON_ERRORS: dict[int, OpenAPIResponse] = {
+    401: _error(401, "Missing or invalid token"),
+    500: _error(500, "Unexpected error"),
+}
 
 
 @app.post(
@@ -72,20 +75,33 @@ COMMON_ERRORS = {401: _error(401, "Missing or invalid token"), 500: _error(500, 
         **COMMON_ERRORS,
     },
 )
-def post_order():  # noqa: ANN201 - no return annotation: Powertools would model it
+def post_order():
     who = http.principal(app)
     try:
         request = PlaceOrderRequest.model_validate(http.body(app))
     except ValidationError as exc:
         raise http.validation_error(exc) from None
     if who.email is None:
-        raise ApiError(422, "VALIDATION_FAILED", "the token carries no email for the confirmation",
-                       [{"field": "token.email", "message": "required", "type": "missing"}])
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "the token carries no email for the confirmation",
+            [{"field": "token.email", "message": "required", "type": "missing"}],
+        )
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and (not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or "\x00" in key):
-        raise ApiError(422, "VALIDATION_FAILED", "the Idempotency-Key header is invalid",
-                       [{"field": "Idempotency-Key", "message": f"1 to {MAX_IDEMPOTENCY_KEY} characters",
-                         "type": "string_length"}])
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "the Idempotency-Key header is invalid",
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "message": f"1 to {MAX_IDEMPOTENCY_KEY} characters",
+                    "type": "string_length",
+                }
+            ],
+        )
     canonical = request.model_dump_json(by_alias=True)
     command = PlaceOrder(
         customer_id=who.subject,
@@ -99,10 +115,16 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
     try:
         placed = _run(lambda: place_order(command, _uow()))
     except UnknownSkus as exc:
-        raise ApiError(422, "UNKNOWN_SKU", str(exc), [
-            {"field": f"items[{i}].sku", "message": "unknown SKU", "type": "unknown_sku"}
-            for i, item in enumerate(request.items) if item.sku in exc.skus
-        ]) from None
+        raise ApiError(
+            422,
+            "UNKNOWN_SKU",
+            str(exc),
+            [
+                {"field": f"items[{i}].sku", "message": "unknown SKU", "type": "unknown_sku"}
+                for i, item in enumerate(request.items)
+                if item.sku in exc.skus
+            ],
+        ) from None
     except MixedCurrencies as exc:
         raise ApiError(422, "MIXED_CURRENCIES", str(exc)) from None
     except IdempotencyKeyReused as exc:
@@ -116,7 +138,8 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
     order = placed.order
     logger.info("order placed", extra={"order_id": str(order.order_id), "new": bool(placed.outbox_ids)})
     return json_response(
-        201, OrderOut.of(order).model_dump(mode="json", by_alias=True),
+        201,
+        OrderOut.of(order).model_dump(mode="json", by_alias=True),
         {"Location": f"/orders/{order.order_id}"},
     )
 
@@ -130,7 +153,7 @@ def post_order():  # noqa: ANN201 - no return annotation: Powertools would model
         **COMMON_ERRORS,
     },
 )
-def get_one(orderId: str):  # noqa: N803, ANN201 - the route parameter's name
+def get_one(orderId: str):
     try:
         order_id = uuid.UUID(orderId)
     except ValueError:
@@ -151,7 +174,7 @@ def get_one(orderId: str):  # noqa: N803, ANN201 - the route parameter's name
         **COMMON_ERRORS,
     },
 )
-def get_many():  # noqa: ANN201 - no return annotation: Powertools would model it
+def get_many():
     params = app.current_event.query_string_parameters or {}
     limit = _parse_limit(params.get("limit"))
     after = _decode_cursor(params.get("cursor"))
@@ -168,8 +191,12 @@ def _parse_limit(raw: str | None) -> int:
         return DEFAULT_PAGE
     # isdigit() alone admits "²", which int() refuses.
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(422, "VALIDATION_FAILED", "limit is invalid", [
-            {"field": "limit", "message": f"an integer from 1 to {MAX_PAGE}", "type": "int_range"}])
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "limit is invalid",
+            [{"field": "limit", "message": f"an integer from 1 to {MAX_PAGE}", "type": "int_range"}],
+        )
     return int(raw)
 
 
@@ -191,9 +218,12 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
         after[0].astimezone(UTC)  # OverflowError near year 1 or 9999, as the driver would raise
         return after
     except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
-        raise ApiError(422, "VALIDATION_FAILED", "cursor is invalid", [
-            {"field": "cursor", "message": "use the nextCursor of a previous page", "type": "cursor"}
-        ]) from None
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "cursor is invalid",
+            [{"field": "cursor", "message": "use the nextCursor of a previous page", "type": "cursor"}],
+        ) from None
 
 
 @app.put(
@@ -208,7 +238,7 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
         **COMMON_ERRORS,
     },
 )
-def put_product(sku: str):  # noqa: ANN201
+def put_product(sku: str):
     try:
         _SKU.validate_python(sku)
     except ValidationError as exc:
@@ -217,15 +247,19 @@ def put_product(sku: str):  # noqa: ANN201
         request = PutProductRequest.model_validate(http.body(app))
     except ValidationError as exc:
         raise http.validation_error(exc) from None
-    command = UpsertProduct(sku=sku, name=request.name, unit_price=request.unit_price,
-                            currency=request.currency)
+    command = UpsertProduct(
+        sku=sku, name=request.name, unit_price=request.unit_price, currency=request.currency
+    )
     product = _run(lambda: upsert_product(command, _uow()))
     return json_response(200, ProductOut.of(product).model_dump(mode="json", by_alias=True))
 
 
 # OpenAPI: the bodies Powertools would learn from validation-enabled signatures,
 # declared here instead, since request validation costs ~100 ms of cold start.
-REQUEST_BODIES = {("/orders", "post"): PlaceOrderRequest, ("/products/{sku}", "put"): PutProductRequest}
+REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/orders", "post"): PlaceOrderRequest,
+    ("/products/{sku}", "put"): PutProductRequest,
+}
 
 
 @logger.inject_lambda_context(clear_state=True)

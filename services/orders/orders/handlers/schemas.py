@@ -119,7 +119,9 @@ class ProductOut(CamelModel):
     @classmethod
     def of(cls, product: Product) -> ProductOut:
         return cls(
-            sku=product.sku, name=product.name, unit_price=product.unit_price,
+            sku=product.sku,
+            name=product.name,
+            unit_price=product.unit_price,
             currency=product.currency,
         )
 

@@ -37,23 +37,29 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         # One transaction, safe to run again: a retry after an ambiguous commit
         # finds its own processed mark and changes nothing.
-        update = retry_on_disconnect(lambda: apply_status_event(detail, OrdersUnitOfWork(engine)),
-                                     engine=engine)
+        update = retry_on_disconnect(
+            lambda: apply_status_event(detail, OrdersUnitOfWork(engine)), engine=engine
+        )
     except OrderNotFound:
-        logger.error("event for an unknown order; it will be retried, then dead-lettered",
-                     extra={"event_id": received.id})
+        logger.error(
+            "event for an unknown order; it will be retried, then dead-lettered",
+            extra={"event_id": received.id},
+        )
         raise
     deps.publish_committed(update.outbox_ids)
     if update.duplicate:
         logger.info("event already handled")
     elif update.conflict:
         # Another service broke its contract; the order keeps its status.
-        logger.warning("event contradicts the order's status; ignored",
-                       extra={"status": update.status, "conflict": update.conflict})
+        logger.warning(
+            "event contradicts the order's status; ignored",
+            extra={"status": update.status, "conflict": update.conflict},
+        )
         metrics.add_metric(name="OrderStatusConflict", unit="Count", value=1)
     for change in update.changes:
-        logger.info("order status changed",
-                    extra={"previous_status": change.previous_status, "status": change.status})
+        logger.info(
+            "order status changed", extra={"previous_status": change.previous_status, "status": change.status}
+        )
     if update.changes:
         metrics.add_metric(name="OrderStatusChanged", unit="Count", value=len(update.changes))
     return {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from common.uow import SqlUnitOfWork
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
+from common.uow import SqlUnitOfWork
 from shipping.adapters.tables import shipments
 from shipping.domain.model import Shipment, ShipmentLine, ShipmentStatus
 

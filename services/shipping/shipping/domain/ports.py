@@ -6,7 +6,6 @@ import uuid
 from typing import Any, Protocol, Self
 
 from common.events import DomainEvent
-
 from shipping.domain.model import Shipment
 
 
