@@ -84,6 +84,24 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+class TextModel(CamelModel):
+    """A model of free text from customers: U+0000 is refused at the boundary, since
+    PostgreSQL's text and JSONB cannot store it (the insert would fail with a 500)."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
+
+
+class RequestModel(TextModel):
+    """An HTTP request body: strict, so a misspelt field is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class EventMetadata(CamelModel):
     event_id: uuid.UUID
     correlation_id: str = Field(min_length=1, max_length=128)
@@ -106,21 +124,13 @@ class EventMetadata(CamelModel):
         return EventMetadata.new(self.correlation_id, causation_id=str(self.event_id))
 
 
-class ShippingAddress(CamelModel):
+class ShippingAddress(TextModel):
     name: str = Field(min_length=1, max_length=200)
     line1: str = Field(min_length=1, max_length=200)
     line2: str | None = Field(default=None, max_length=200)
     city: str = Field(min_length=1, max_length=100)
     postal_code: str = Field(min_length=1, max_length=20)
     country: CountryCode
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL's text and JSONB cannot hold U+0000: refused here, not with a 500 there.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain the NUL character")
-        return value
 
 
 class DomainEvent(CamelModel):

@@ -22,9 +22,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from pydantic import ValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ValidationError
 
 from common.auth import InvalidToken, Principal, TokenVerifier
+from common.events import CamelModel
 from common.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -37,6 +39,34 @@ CORS = CORSConfig(
     expose_headers=["Location", "X-Correlation-Id"],
     max_age=600,
 )
+
+
+class ErrorDetail(CamelModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorBody(CamelModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(CamelModel):
+    """The contract's error body, for the OpenAPI documents."""
+
+    error: ErrorBody
+    request_id: str
+
+
+def documented(model: type[BaseModel], description: str) -> OpenAPIResponse:
+    """An OpenAPI response with a JSON body of ``model``."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def error_doc(description: str) -> OpenAPIResponse:
+    return documented(ErrorResponse, description)
 
 
 class ApiError(Exception):

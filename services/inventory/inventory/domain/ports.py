@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Self
+from typing import Protocol
 
-from common.events import DomainEvent
+from common.ports import ConsumingUnitOfWork
 from inventory.domain.model import Outcome, StockLevel
 
 
@@ -36,29 +36,9 @@ class ReservationRepository(Protocol):
     def add(self, order_id: uuid.UUID, quantities: Mapping[str, int]) -> None: ...
 
 
-class Outbox(Protocol):
-    def add(self, event: DomainEvent) -> int: ...
-
-
-class ProcessedEvents(Protocol):
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool: ...
-
-
-class UnitOfWork(Protocol):
+class UnitOfWork(ConsumingUnitOfWork, Protocol):
     @property
     def stock(self) -> StockRepository: ...
 
     @property
     def reservations(self) -> ReservationRepository: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    @property
-    def processed(self) -> ProcessedEvents: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
-
-    def commit(self) -> None: ...

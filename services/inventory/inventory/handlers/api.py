@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
@@ -15,12 +16,12 @@ from common import http
 from common.bootstrap import container
 from common.db import retry_on_disconnect
 from common.events import Sku
-from common.http import ApiError, json_response
+from common.http import ApiError, documented, error_doc, json_response
 from common.observability import logger, metrics, tracer
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.domain.model import StockBelowReserved, StockNotFound
-from inventory.handlers.schemas import ErrorResponse, PutStockRequest, StockOut
+from inventory.handlers.schemas import PutStockRequest, StockOut
 from inventory.usecases import get_stock, set_stock
 
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
@@ -36,18 +37,14 @@ def _run(operation: Any) -> Any:
     return retry_on_disconnect(operation, engine=container().engine)
 
 
-def _error(description: str) -> Any:
-    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
-
-
-def _stock(description: str) -> Any:
-    return {"description": description, "content": {"application/json": {"model": StockOut}}}
+def _stock(description: str) -> OpenAPIResponse:
+    return documented(StockOut, description)
 
 
 COMMON_ERRORS = {
-    401: _error("Missing or invalid token"),
-    403: _error("Admin scope required"),
-    500: _error("Unexpected error"),
+    401: error_doc("Missing or invalid token"),
+    403: error_doc("Admin scope required"),
+    500: error_doc("Unexpected error"),
 }
 
 
@@ -55,7 +52,11 @@ COMMON_ERRORS = {
     "/inventory/<sku>",
     summary="Get a SKU's stock level (admin)",
     middlewares=[http.require_admin],
-    responses={200: _stock("The stock level"), 404: _error("No stock recorded for the SKU"), **COMMON_ERRORS},
+    responses={
+        200: _stock("The stock level"),
+        404: error_doc("No stock recorded for the SKU"),
+        **COMMON_ERRORS,
+    },
 )
 def get_one(sku: str):  # no return annotation: Powertools would model it
     try:
@@ -73,10 +74,10 @@ def get_one(sku: str):  # no return annotation: Powertools would model it
     middlewares=[http.require_admin],
     responses={
         200: _stock("The stock level"),
-        400: _error("Body is not JSON"),
-        409: _error("onHand below what is already reserved"),
-        413: _error("Body over 64 KiB"),
-        422: _error("Invalid body or SKU"),
+        400: error_doc("Body is not JSON"),
+        409: error_doc("onHand below what is already reserved"),
+        413: error_doc("Body over 64 KiB"),
+        422: error_doc("Invalid body or SKU"),
         **COMMON_ERRORS,
     },
 )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from common.events import CamelModel
+from common.events import CamelModel, RequestModel
 from inventory.domain.model import StockLevel
 
 MAX_ON_HAND = 2**31 - 1  # the column is a PostgreSQL integer
 
 
-class PutStockRequest(CamelModel):
-    # Requests are strict: a misspelt field is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
-
+class PutStockRequest(RequestModel):
     on_hand: int = Field(ge=0, le=MAX_ON_HAND, strict=True)
 
 
@@ -26,20 +23,3 @@ class StockOut(CamelModel):
     @classmethod
     def of(cls, level: StockLevel) -> StockOut:
         return cls(sku=level.sku, on_hand=level.on_hand, reserved=level.reserved, available=level.available)
-
-
-class ErrorDetail(CamelModel):
-    field: str
-    message: str
-    type: str
-
-
-class ErrorBody(CamelModel):
-    code: str
-    message: str
-    details: list[ErrorDetail] | None = None
-
-
-class ErrorResponse(CamelModel):
-    error: ErrorBody
-    request_id: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any, Protocol, Self
+from typing import Protocol
 
+import common.ports
 from notifications.domain.confirmation import ConfirmationEmail
 from notifications.domain.model import ClaimOutcome
 
@@ -38,22 +39,15 @@ class EmailClaims(Protocol):
         ...
 
 
-class ProcessedEvents(Protocol):
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool: ...
+class ProcessedEvents(common.ports.ProcessedEvents, Protocol):
+    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
+        """Forget that ``consumer`` handled ``event_id`` (its effect was undone)."""
+        ...
 
-    def unmark(self, consumer: str, event_id: uuid.UUID) -> None: ...
 
-
-class UnitOfWork(Protocol):
-    # Read-only properties, so that an adapter may hold a more specific type.
+class UnitOfWork(common.ports.UnitOfWork, Protocol):
     @property
     def emails(self) -> EmailClaims: ...
 
     @property
     def processed(self) -> ProcessedEvents: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
-
-    def commit(self) -> None: ...

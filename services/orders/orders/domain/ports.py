@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Protocol
 
-from common.events import DomainEvent
+from common.ports import ConsumingUnitOfWork, PublishingUnitOfWork
 from orders.domain.model import Order, OrderStatus, Product
 from orders.domain.status import OrderState
 
@@ -33,26 +33,12 @@ class OrderRepository(Protocol):
         ...
 
 
-class Outbox(Protocol):
-    def add(self, event: DomainEvent) -> int: ...
-
-
-class UnitOfWork(Protocol):
-    # Read-only members, so that an adapter may hold a more specific repository.
+class UnitOfWork(PublishingUnitOfWork, Protocol):
     @property
     def products(self) -> ProductRepository: ...
 
     @property
     def orders(self) -> OrderRepository: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 # --- order status (OrderStatusFunction) ---
@@ -68,25 +54,6 @@ class OrderStatusRepository(Protocol):
     ) -> None: ...
 
 
-class ProcessedEvents(Protocol):
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
-        """True the first time; False when ``consumer`` already handled ``event_id``."""
-        ...
-
-
-class StatusUnitOfWork(Protocol):
-    # Read-only properties, so that an adapter may hold a more specific type.
+class StatusUnitOfWork(ConsumingUnitOfWork, Protocol):
     @property
     def orders(self) -> OrderStatusRepository: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    @property
-    def processed(self) -> ProcessedEvents: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
-
-    def commit(self) -> None: ...

@@ -22,13 +22,12 @@ from common import http
 from common.bootstrap import container
 from common.db import retry_on_disconnect
 from common.events import Sku
-from common.http import ApiError, json_response
+from common.http import ApiError, documented, error_doc, json_response
 from common.observability import logger, metrics, tracer
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.domain.model import IdempotencyKeyReused, MixedCurrencies, OrderNotFound, UnknownSkus
 from orders.handlers.schemas import (
-    ErrorResponse,
     OrderOut,
     OrderPage,
     PlaceOrderRequest,
@@ -53,13 +52,9 @@ def _run(operation: Any) -> Any:
     return retry_on_disconnect(operation, engine=container().engine)
 
 
-def _error(status: int, description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
-
-
 COMMON_ERRORS: dict[int, OpenAPIResponse] = {
-    401: _error(401, "Missing or invalid token"),
-    500: _error(500, "Unexpected error"),
+    401: error_doc("Missing or invalid token"),
+    500: error_doc("Unexpected error"),
 }
 
 
@@ -67,11 +62,11 @@ COMMON_ERRORS: dict[int, OpenAPIResponse] = {
     "/orders",
     summary="Place an order",
     responses={
-        201: {"description": "The order", "content": {"application/json": {"model": OrderOut}}},
-        400: _error(400, "Body is not JSON"),
-        409: _error(409, "Idempotency-Key reused with another body"),
-        413: _error(413, "Body over 64 KiB"),
-        422: _error(422, "Invalid body or unknown SKU"),
+        201: documented(OrderOut, "The order"),
+        400: error_doc("Body is not JSON"),
+        409: error_doc("Idempotency-Key reused with another body"),
+        413: error_doc("Body over 64 KiB"),
+        422: error_doc("Invalid body or unknown SKU"),
         **COMMON_ERRORS,
     },
 )
@@ -148,8 +143,8 @@ def post_order():
     "/orders/<orderId>",
     summary="Get one of your orders",
     responses={
-        200: {"description": "The order", "content": {"application/json": {"model": OrderOut}}},
-        404: _error(404, "Unknown order, or someone else's"),
+        200: documented(OrderOut, "The order"),
+        404: error_doc("Unknown order, or someone else's"),
         **COMMON_ERRORS,
     },
 )
@@ -169,8 +164,8 @@ def get_one(orderId: str):
     "/orders",
     summary="List your orders, newest first",
     responses={
-        200: {"description": "A page of orders", "content": {"application/json": {"model": OrderPage}}},
-        422: _error(422, "Invalid limit or cursor"),
+        200: documented(OrderPage, "A page of orders"),
+        422: error_doc("Invalid limit or cursor"),
         **COMMON_ERRORS,
     },
 )
@@ -231,10 +226,10 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
     summary="Create or update a product (admin)",
     middlewares=[http.require_admin],
     responses={
-        200: {"description": "The product", "content": {"application/json": {"model": ProductOut}}},
-        400: _error(400, "Body is not JSON"),
-        403: _error(403, "Admin scope required"),
-        422: _error(422, "Invalid body or SKU"),
+        200: documented(ProductOut, "The product"),
+        400: error_doc("Body is not JSON"),
+        403: error_doc("Admin scope required"),
+        422: error_doc("Invalid body or SKU"),
         **COMMON_ERRORS,
     },
 )

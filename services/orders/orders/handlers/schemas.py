@@ -7,25 +7,12 @@ from collections import Counter
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from common.events import CamelModel, CurrencyCode, Money, ShippingAddress, Sku, UtcDatetime
+from common.events import CamelModel, CurrencyCode, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
 from orders.domain.model import Order, Product
 
 MAX_UNIT_PRICE = Decimal("1000000.00")
-
-
-class RequestModel(CamelModel):
-    # Requests are strict: a misspelt field is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: object) -> object:
-        # PostgreSQL's text cannot hold U+0000: refused here, not with a 500 at the insert.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain the NUL character")
-        return value
 
 
 class OrderItemIn(RequestModel):
@@ -124,20 +111,3 @@ class ProductOut(CamelModel):
             unit_price=product.unit_price,
             currency=product.currency,
         )
-
-
-class ErrorDetail(CamelModel):
-    field: str
-    message: str
-    type: str
-
-
-class ErrorBody(CamelModel):
-    code: str
-    message: str
-    details: list[ErrorDetail] | None = None
-
-
-class ErrorResponse(CamelModel):
-    error: ErrorBody
-    request_id: str

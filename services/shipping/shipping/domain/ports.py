@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol, Self
+from typing import Protocol
 
-from common.events import DomainEvent
+from common.ports import ConsumingUnitOfWork
 from shipping.domain.model import Shipment
 
 
@@ -17,26 +17,6 @@ class ShipmentRepository(Protocol):
     def get_for_order(self, order_id: uuid.UUID) -> Shipment | None: ...
 
 
-class Outbox(Protocol):
-    def add(self, event: DomainEvent) -> int: ...
-
-
-class ProcessedEvents(Protocol):
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool: ...
-
-
-class UnitOfWork(Protocol):
+class UnitOfWork(ConsumingUnitOfWork, Protocol):
     @property
     def shipments(self) -> ShipmentRepository: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    @property
-    def processed(self) -> ProcessedEvents: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
-
-    def commit(self) -> None: ...
