@@ -1,8 +1,9 @@
 """One cold start, in a fresh interpreter: import a handler, serve one event, report.
 
 Run by bench/run.py as ``python [-X importtime] bench/coldstart_child.py VARIANT EVENT RESULT``
-with the function's environment. ``VARIANT`` is ``ours`` (OrdersApiFunction's handler)
-or ``baseline`` (bench/baseline_handler.py). The timings go to the file ``RESULT`` as
+with the function's environment. ``VARIANT`` is ``ours`` (OrdersApiFunction's handler),
+``baseline`` (bench/baseline_handler.py's ``handler``: the same work by hand) or ``inserts``
+(its ``inserts_handler``: the same inserts only). The timings go to the file ``RESULT`` as
 JSON (stdout belongs to the handler: Powertools writes its metrics there).
 
 ``BENCH_SPAWN_NS`` is the parent's ``time.monotonic_ns()`` just before it spawned us;
@@ -25,6 +26,12 @@ import sys  # noqa: E402
 from orderflow.lambda_runtime import LambdaContext  # noqa: E402
 
 FRAMEWORKS = ("sqlalchemy", "pydantic", "aws_lambda_powertools", "alembic")
+CLIENTS = ("jwt", "boto3", "botocore")  # the inserts-only baseline must load none of them either
+HANDLERS = {  # bench/ is sys.path[0]
+    "ours": ("orders.handlers.api", "handler"),
+    "baseline": ("baseline_handler", "handler"),
+    "inserts": ("baseline_handler", "inserts_handler"),
+}
 
 
 def _peak_rss_kb() -> int:
@@ -43,8 +50,8 @@ def main() -> None:
     context = LambdaContext(function_name="OrdersApiFunction")
 
     t_import = time.monotonic_ns()
-    modules = {"ours": "orders.handlers.api", "baseline": "baseline_handler"}  # bench/ is sys.path[0]
-    handler = importlib.import_module(modules[variant]).handler
+    module, attribute = HANDLERS[variant]
+    handler = getattr(importlib.import_module(module), attribute)
     t_invoke = time.monotonic_ns()
     response = handler(event, context)
     t_done = time.monotonic_ns()
@@ -63,6 +70,7 @@ def main() -> None:
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "modules": len(sys.modules),
         "frameworks_loaded": sorted(m for m in FRAMEWORKS if m in sys.modules),
+        "clients_loaded": sorted(m for m in CLIENTS if m in sys.modules),
         "body": response.get("body") if response.get("statusCode") != 201 else None,
     }
     with open(result_path, "w") as f:
