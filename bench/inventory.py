@@ -61,7 +61,6 @@ def say(message: str) -> None:
 def prepared_events(count: int) -> list[dict[str, Any]]:
     """OrderCreated deliveries of two items each, spread over 20 SKUs."""
     from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
-
     from tests.support.events import eventbridge_event
 
     address = ShippingAddress(
@@ -155,7 +154,6 @@ def run_handler(url: str, events: list[dict[str, Any]], warmup: int) -> tuple[fl
     from common import bootstrap
     from common.settings import Settings
     from inventory.handlers.reserve import handler
-
     from orderflow.lambda_runtime import LambdaContext
 
     deps = bootstrap.override(settings=Settings(DATABASE_URL=url))

@@ -31,7 +31,10 @@ def upgrade() -> None:
     )
     # The relay's query: unsent rows, oldest first. Partial, so it stays small.
     op.create_index(
-        "outbox_unpublished_idx", "outbox", ["id"], schema="eventing",
+        "outbox_unpublished_idx",
+        "outbox",
+        ["id"],
+        schema="eventing",
         postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_table(

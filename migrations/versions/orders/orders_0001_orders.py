@@ -49,13 +49,16 @@ def upgrade() -> None:
     )
     # GET /orders: a customer's orders, newest first, keyset-paginated.
     op.create_index(
-        "orders_customer_recent_idx", "orders",
-        ["customer_id", sa.text("created_at DESC"), sa.text("order_id DESC")], schema="orders",
+        "orders_customer_recent_idx",
+        "orders",
+        ["customer_id", sa.text("created_at DESC"), sa.text("order_id DESC")],
+        schema="orders",
     )
     op.create_table(
         "order_items",
-        sa.Column("order_id", sa.Uuid, sa.ForeignKey("orders.orders.order_id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "order_id", sa.Uuid, sa.ForeignKey("orders.orders.order_id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("line_no", sa.SmallInteger, primary_key=True),
         sa.Column("sku", sa.Text, nullable=False),
         sa.Column("quantity", sa.Integer, nullable=False),
