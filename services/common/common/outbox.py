@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     func,
     select,
     update,
@@ -65,18 +66,27 @@ processed_events = Table(
 )
 
 
+# Every transaction that announces something runs these: built once, compiled once.
+_ADD_EVENT = outbox.insert().returning(outbox.c.id)
+_MARK_PROCESSED = (
+    insert(processed_events)
+    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"))
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
+
+
 def add_event(conn: Connection, event: DomainEvent) -> int:
     """Store ``event`` for publishing; returns its outbox id. Call inside the state's transaction."""
     row = conn.execute(
-        outbox.insert()
-        .values(
-            event_id=event.metadata.event_id,
-            source=event.SOURCE,
-            detail_type=event.DETAIL_TYPE,
-            detail=event.model_dump(mode="json", by_alias=True),
-            correlation_id=event.metadata.correlation_id,
-        )
-        .returning(outbox.c.id)
+        _ADD_EVENT,
+        {
+            "event_id": event.metadata.event_id,
+            "source": event.SOURCE,
+            "detail_type": event.DETAIL_TYPE,
+            "detail": event.model_dump(mode="json", by_alias=True),
+            "correlation_id": event.metadata.correlation_id,
+        },
     )
     return int(row.scalar_one())
 
@@ -87,12 +97,7 @@ def mark_processed(conn: Connection, consumer: str, event_id: uuid.UUID) -> bool
     Call first in the transaction that applies the event's effect: a concurrent
     duplicate blocks on the primary key until this transaction ends, then sees it.
     """
-    result = conn.execute(
-        insert(processed_events)
-        .values(consumer=consumer, event_id=event_id)
-        .on_conflict_do_nothing()
-        .returning(processed_events.c.event_id)
-    )
+    result = conn.execute(_MARK_PROCESSED, {"consumer": consumer, "event_id": event_id})
     return result.first() is not None
 
 
