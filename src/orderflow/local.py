@@ -210,15 +210,14 @@ class Suite:
                 f"{consumer.function_id} failed on event {event.get('id')} (attempt {attempt}): "
                 f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
             )
+            # Visible again after the delay; once the attempts are spent, at once, and SQS's
+            # redrive moves it to the DLQ on that receive (receive count > maxReceiveCount).
             with contextlib.suppress(Exception):
                 sqs.change_message_visibility(
                     QueueUrl=consumer.queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
                     VisibilityTimeout=round(delay) if retries_left > 0 else 0,
                 )
-            if retries_left <= 0:
-                # SQS moves it on the next receive (receive count > maxReceiveCount).
-                pass
             return
         sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
