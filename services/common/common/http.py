@@ -18,12 +18,12 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.auth import InvalidToken, Principal, TokenVerifier
 from common.events import CamelModel
@@ -91,6 +91,29 @@ def validation_error(exc: ValidationError, *, prefix: str = "") -> ApiError:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         details.append({"field": path or "body", "message": err["msg"], "type": err["type"]})
     return ApiError(422, "VALIDATION_FAILED", "the request is invalid", details)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+
+
+@overload
+def parse(schema: type[ModelT], data: Any, *, field: str = "") -> ModelT: ...
+
+
+@overload
+def parse(schema: TypeAdapter[T], data: Any, *, field: str = "") -> T: ...
+
+
+def parse(schema: Any, data: Any, *, field: str = "") -> Any:
+    """``data`` validated by a pydantic model or adapter, or a 422 naming each bad field
+    (under ``field``: a path parameter's name, say)."""
+    try:
+        if isinstance(schema, TypeAdapter):
+            return schema.validate_python(data)
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix=field) from None
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

@@ -82,14 +82,8 @@ def get_one(sku: str):  # no return annotation: Powertools would model it
     },
 )
 def put_one(sku: str):
-    try:
-        _SKU.validate_python(sku)
-    except ValidationError as exc:
-        raise http.validation_error(exc, prefix="sku") from None
-    try:
-        request = PutStockRequest.model_validate(http.body(app))
-    except ValidationError as exc:
-        raise http.validation_error(exc) from None
+    http.parse(_SKU, sku, field="sku")
+    request = http.parse(PutStockRequest, http.body(app))
     try:
         level = _run(lambda: set_stock(SetStock(sku=sku, on_hand=request.on_hand), _uow()))
     except StockBelowReserved as exc:

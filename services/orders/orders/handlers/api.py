@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
 from common import http
 from common.bootstrap import container
@@ -72,10 +72,7 @@ COMMON_ERRORS: dict[int, OpenAPIResponse] = {
 )
 def post_order():
     who = http.principal(app)
-    try:
-        request = PlaceOrderRequest.model_validate(http.body(app))
-    except ValidationError as exc:
-        raise http.validation_error(exc) from None
+    request = http.parse(PlaceOrderRequest, http.body(app))
     if who.email is None:
         raise ApiError(
             422,
@@ -234,14 +231,8 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
     },
 )
 def put_product(sku: str):
-    try:
-        _SKU.validate_python(sku)
-    except ValidationError as exc:
-        raise http.validation_error(exc, prefix="sku") from None
-    try:
-        request = PutProductRequest.model_validate(http.body(app))
-    except ValidationError as exc:
-        raise http.validation_error(exc) from None
+    http.parse(_SKU, sku, field="sku")
+    request = http.parse(PutProductRequest, http.body(app))
     command = UpsertProduct(
         sku=sku, name=request.name, unit_price=request.unit_price, currency=request.currency
     )
