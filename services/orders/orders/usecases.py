@@ -16,7 +16,14 @@ from common.events import (
     ShippingAddress,
 )
 from orders.domain.commands import PlaceOrder, UpsertProduct
-from orders.domain.model import IdempotencyKeyReused, Order, OrderNotFound, OrderStatus, Product
+from orders.domain.model import (
+    DomainError,
+    IdempotencyKeyReused,
+    Order,
+    OrderNotFound,
+    OrderStatus,
+    Product,
+)
 from orders.domain.ports import StatusUnitOfWork, UnitOfWork
 from orders.domain.status import StatusEvent, decide, rejection_reason, target_of
 
@@ -39,27 +46,33 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, clock: Clock = _utcnow) -> Pla
 
     With an ``Idempotency-Key``: the same key and request give back the first order
     (however concurrent the duplicates: the unique key makes the later ones wait for
-    the first and then see it); the same key with another request is refused.
+    the first and then see it); the same key with another request is refused. The
+    key is looked up only when the insert conflicts (or pricing fails), so a first
+    request, the common case, pays no extra query for it.
     """
     with uow:
-        if cmd.idempotency_key is not None:
-            earlier = uow.orders.get_by_idempotency_key(cmd.customer_id, cmd.idempotency_key)
-            if earlier is not None:
-                return PlacedOrder(_same_request(earlier, cmd))
-
         catalog = uow.products.get_many(sorted({sku for sku, _ in cmd.quantities}))
-        order = Order.price(
-            order_id=cmd.order_id,
-            customer_id=cmd.customer_id,
-            customer_email=cmd.customer_email,
-            quantities=cmd.quantities,
-            catalog=catalog,
-            shipping_address=cmd.shipping_address,
-            correlation_id=cmd.correlation_id,
-            now=clock(),
-            idempotency_key=cmd.idempotency_key,
-            request_hash=cmd.request_hash,
-        )
+        try:
+            order = Order.price(
+                order_id=cmd.order_id,
+                customer_id=cmd.customer_id,
+                customer_email=cmd.customer_email,
+                quantities=cmd.quantities,
+                catalog=catalog,
+                shipping_address=cmd.shipping_address,
+                correlation_id=cmd.correlation_id,
+                now=clock(),
+                idempotency_key=cmd.idempotency_key,
+                request_hash=cmd.request_hash,
+            )
+        except DomainError:
+            # A replay of a request that succeeded before still gets its order (or,
+            # with another body, the 409), whatever the catalog says now.
+            if cmd.idempotency_key is not None:
+                earlier = uow.orders.get_by_idempotency_key(cmd.customer_id, cmd.idempotency_key)
+                if earlier is not None:
+                    return PlacedOrder(_same_request(earlier, cmd))
+            raise
         if not uow.orders.add(order):
             # Lost a race on the key, or this is a retry of a transaction whose
             # commit went through before the connection dropped.

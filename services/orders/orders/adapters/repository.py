@@ -41,48 +41,52 @@ class SqlProductRepository:
         return product
 
 
+# Any unique conflict (order id, or customer + Idempotency-Key) inserts nothing: a
+# concurrent twin waits on the key for the first to commit, then sees it.
+_INSERT_ORDER = insert(orders).on_conflict_do_nothing().returning(orders.c.order_id)
+
+
 class SqlOrderRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
     def add(self, order: Order) -> bool:
         inserted = self._c.execute(
-            insert(orders)
-            .values(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                customer_email=order.customer_email,
-                status=order.status.value,
-                rejection_reason=order.rejection_reason,
-                total=order.total,
-                currency=order.currency,
-                shipping_address=order.shipping_address,
-                correlation_id=order.correlation_id,
-                idempotency_key=order.idempotency_key,
-                request_hash=order.request_hash,
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-            )
-            # Any unique conflict (order id, or customer + Idempotency-Key): a
-            # concurrent twin waits here for the first to commit, then inserts nothing.
-            .on_conflict_do_nothing()
-            .returning(orders.c.order_id)
+            _INSERT_ORDER,
+            {
+                "order_id": order.order_id,
+                "customer_id": order.customer_id,
+                "customer_email": order.customer_email,
+                "status": order.status.value,
+                "rejection_reason": order.rejection_reason,
+                "total": order.total,
+                "currency": order.currency,
+                "shipping_address": order.shipping_address,
+                "correlation_id": order.correlation_id,
+                "idempotency_key": order.idempotency_key,
+                "request_hash": order.request_hash,
+                "created_at": order.created_at,
+                "updated_at": order.updated_at,
+            },
         ).first()
         if inserted is None:
             return False
+        # One multi-row INSERT: a single round trip whatever the number of lines
+        # (pg8000's executemany would send one statement per line).
         self._c.execute(
-            order_items.insert(),
-            [
-                {
-                    "order_id": order.order_id,
-                    "line_no": n,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "line_total": line.line_total,
-                }
-                for n, line in enumerate(order.lines, start=1)
-            ],
+            order_items.insert().values(
+                [
+                    {
+                        "order_id": order.order_id,
+                        "line_no": n,
+                        "sku": line.sku,
+                        "quantity": line.quantity,
+                        "unit_price": line.unit_price,
+                        "line_total": line.line_total,
+                    }
+                    for n, line in enumerate(order.lines, start=1)
+                ]
+            )
         )
         return True
 
