@@ -9,6 +9,9 @@ import jwt
 from jwt import PyJWKClient
 
 JWKS_CACHE_SECONDS = 24 * 3600  # refetched earlier when a token names an unknown kid
+# At most one refetch for unknown kids per this many seconds: a flood of tokens with
+# made-up kids cannot turn into a flood of requests to the issuer.
+UNKNOWN_KID_COOLDOWN_SECONDS = 30.0
 
 
 class InvalidToken(Exception):
@@ -34,11 +37,25 @@ class TokenVerifier:
     """Verifies tokens; the key set is fetched once per container and cached.
 
     PyJWKClient refetches the set when a token names a ``kid`` it does not know
-    (key rotation), and caches it otherwise.
+    (key rotation), at most once per ``unknown_kid_cooldown``, and caches it otherwise.
     """
 
-    def __init__(self, jwks_url: str, issuer: str, audience: str, *, timeout: float = 5) -> None:
-        self._jwks = PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS, timeout=timeout)
+    def __init__(
+        self,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        *,
+        timeout: float = 5,
+        unknown_kid_cooldown: float = UNKNOWN_KID_COOLDOWN_SECONDS,
+    ) -> None:
+        self._jwks = PyJWKClient(
+            jwks_url,
+            cache_jwk_set=True,
+            lifespan=JWKS_CACHE_SECONDS,
+            timeout=timeout,
+            cooldown_duration=unknown_kid_cooldown,
+        )
         self._issuer = issuer
         self._audience = audience
 
