@@ -41,6 +41,26 @@ def db(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture
+def engine(db: str) -> Iterator[Any]:
+    """A plain engine on this test's database, for the test's own queries."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def deps(db: str) -> Iterator[Any]:
+    """The composition root on this test's database only (a consumer needing nothing else)."""
+    from common import bootstrap
+    from common.settings import Settings
+
+    yield bootstrap.override(settings=Settings(DATABASE_URL=db))
+    bootstrap.override()
+
+
 @pytest.fixture(scope="session")
 def jwks() -> Iterator[jwks_support.JwksServer]:
     server = jwks_support.JwksServer(keys={"k1": jwks_support.new_key()}).start()

@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from common import bootstrap
@@ -46,20 +46,6 @@ TABLES = (
     "eventing.outbox",
     "eventing.processed_events",
 )
-
-
-@pytest.fixture
-def engine(db: str) -> Iterator[Engine]:
-    engine = create_engine(db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def deps(db: str) -> Iterator[Container]:
-    """InventoryFunction's container on this test's database (it needs nothing else)."""
-    yield bootstrap.override(settings=Settings(DATABASE_URL=db))
-    bootstrap.override()
 
 
 @pytest.fixture

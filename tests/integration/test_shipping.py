@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from common import bootstrap
 from common.bootstrap import Container
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, InventoryReserved, ReservedItem, ShippingAddress
@@ -29,20 +27,6 @@ ADDRESS = ShippingAddress(
     name="Ada Lovelace", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
 )
 SCHEMA = json.loads((SCHEMAS_DIR / "ShipmentRequested.json").read_text())
-
-
-@pytest.fixture
-def engine(db: str) -> Iterator[Engine]:
-    engine = create_engine(db)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def deps(db: str) -> Iterator[Container]:
-    """ShippingFunction's container on this test's database (it needs nothing else)."""
-    yield bootstrap.override(settings=Settings(DATABASE_URL=db))
-    bootstrap.override()
 
 
 def inventory_reserved(order_id: uuid.UUID | None = None) -> InventoryReserved:

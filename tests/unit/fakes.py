@@ -86,12 +86,30 @@ class FakeOrderRepository:
 
 
 class FakeOutbox:
+    """The outbox port on a list (each service's fake unit of work owns the list)."""
+
     def __init__(self, events: list[DomainEvent]) -> None:
         self._events = events
 
     def add(self, event: DomainEvent) -> int:
         self._events.append(event)
         return len(self._events)  # like an identity column: 1, 2, 3...
+
+
+class FakeProcessed:
+    """The processed-events port on a set of (consumer, event id)."""
+
+    def __init__(self, seen: set[tuple[str, uuid.UUID]]) -> None:
+        self._seen = seen
+
+    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
+        if (consumer, event_id) in self._seen:
+            return False
+        self._seen.add((consumer, event_id))
+        return True
+
+    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
+        self._seen.discard((consumer, event_id))
 
 
 class FakeUnitOfWork:

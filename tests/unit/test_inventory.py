@@ -22,6 +22,7 @@ from common.events import (
 from inventory.domain.commands import SetStock
 from inventory.domain.model import Outcome, StockBelowReserved, StockLevel, StockNotFound
 from inventory.usecases import Handled, get_stock, reserve_stock, set_stock
+from tests.unit.fakes import FakeOutbox, FakeProcessed
 
 ADDRESS = ShippingAddress(
     name="Ada Lovelace", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
@@ -81,26 +82,6 @@ class FakeReservations:
         self._uow.work.lines[order_id] = dict(quantities)
 
 
-class FakeOutbox:
-    def __init__(self, uow: FakeUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, event: DomainEvent) -> int:
-        self._uow.work.outbox.append(event)
-        return len(self._uow.work.outbox)
-
-
-class FakeProcessed:
-    def __init__(self, uow: FakeUnitOfWork) -> None:
-        self._uow = uow
-
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
-        if (consumer, event_id) in self._uow.work.processed:
-            return False
-        self._uow.work.processed.add((consumer, event_id))
-        return True
-
-
 class FakeUnitOfWork:
     """``with`` works on a copy of the committed state; ``commit`` keeps it."""
 
@@ -110,11 +91,13 @@ class FakeUnitOfWork:
         self.locks: list[list[str]] = []
         self.stock = FakeStock(self)
         self.reservations = FakeReservations(self)
-        self.outbox = FakeOutbox(self)
-        self.processed = FakeProcessed(self)
+        self.outbox = FakeOutbox(self.work.outbox)
+        self.processed = FakeProcessed(self.work.processed)
 
     def __enter__(self) -> FakeUnitOfWork:
         self.work = copy.deepcopy(self.committed)
+        self.outbox = FakeOutbox(self.work.outbox)
+        self.processed = FakeProcessed(self.work.processed)
         return self
 
     def __exit__(self, *args: Any) -> None:

@@ -15,6 +15,7 @@ from common.events import EventMetadata, OrderCreated, OrderCreatedItem, Shippin
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
 from notifications.domain.model import ClaimOutcome, EmailInFlight
 from notifications.usecases import CONSUMER, send_order_confirmation
+from tests.unit.fakes import FakeProcessed
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=1)
@@ -102,20 +103,6 @@ class FakeEmailClaims:
         return True
 
 
-class FakeProcessed:
-    def __init__(self, store: Store) -> None:
-        self._s = store
-
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
-        if (consumer, event_id) in self._s.processed:
-            return False
-        self._s.processed.add((consumer, event_id))
-        return True
-
-    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
-        self._s.processed.discard((consumer, event_id))
-
-
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit()`` makes the copy the store."""
 
@@ -126,7 +113,7 @@ class FakeUnitOfWork:
     def __enter__(self) -> Self:
         self._working = copy.deepcopy(self.store)
         self.emails = FakeEmailClaims(self._working)
-        self.processed = FakeProcessed(self._working)
+        self.processed = FakeProcessed(self._working.processed)
         return self
 
     def __exit__(self, *args: object) -> None:

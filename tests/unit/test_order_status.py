@@ -25,6 +25,7 @@ from common.events import (
 from orders.domain.model import OrderNotFound, OrderStatus
 from orders.domain.status import OrderState, Transition, decide, rejection_reason
 from orders.usecases import STATUS_CONSUMER, apply_status_event
+from tests.unit.fakes import FakeOutbox, FakeProcessed
 
 P, C, S, R = OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.SHIPPING, OrderStatus.REJECTED
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -95,26 +96,6 @@ class FakeOrders:
         self._s.updated_at[order_id] = at
 
 
-class FakeOutbox:
-    def __init__(self, store: Store) -> None:
-        self._s = store
-
-    def add(self, event: DomainEvent) -> int:
-        self._s.outbox.append(event)
-        return len(self._s.outbox)
-
-
-class FakeProcessed:
-    def __init__(self, store: Store) -> None:
-        self._s = store
-
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
-        if (consumer, event_id) in self._s.processed:
-            return False
-        self._s.processed.add((consumer, event_id))
-        return True
-
-
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit()`` makes the copy the store."""
 
@@ -124,8 +105,8 @@ class FakeUnitOfWork:
     def __enter__(self) -> Self:
         self._working = copy.deepcopy(self.store)
         self.orders = FakeOrders(self._working)
-        self.outbox = FakeOutbox(self._working)
-        self.processed = FakeProcessed(self._working)
+        self.outbox = FakeOutbox(self._working.outbox)
+        self.processed = FakeProcessed(self._working.processed)
         return self
 
     def __exit__(self, *args: object) -> None:

@@ -16,6 +16,7 @@ from common.events import (
 )
 from shipping.domain.model import Shipment, ShipmentStatus
 from shipping.usecases import Handled, request_shipment
+from tests.unit.fakes import FakeOutbox, FakeProcessed
 
 ADDRESS = ShippingAddress(
     name="Ada Lovelace", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
@@ -43,26 +44,6 @@ class FakeShipments:
         return self._uow.work.shipments.get(order_id)
 
 
-class FakeOutbox:
-    def __init__(self, uow: FakeUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, event: DomainEvent) -> int:
-        self._uow.work.outbox.append(event)
-        return len(self._uow.work.outbox)
-
-
-class FakeProcessed:
-    def __init__(self, uow: FakeUnitOfWork) -> None:
-        self._uow = uow
-
-    def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
-        if (consumer, event_id) in self._uow.work.processed:
-            return False
-        self._uow.work.processed.add((consumer, event_id))
-        return True
-
-
 class FakeUnitOfWork:
     """``with`` works on a copy of the committed state; ``commit`` keeps it."""
 
@@ -70,11 +51,13 @@ class FakeUnitOfWork:
         self.committed = State()
         self.work = self.committed
         self.shipments = FakeShipments(self)
-        self.outbox = FakeOutbox(self)
-        self.processed = FakeProcessed(self)
+        self.outbox = FakeOutbox(self.work.outbox)
+        self.processed = FakeProcessed(self.work.processed)
 
     def __enter__(self) -> FakeUnitOfWork:
         self.work = copy.deepcopy(self.committed)
+        self.outbox = FakeOutbox(self.work.outbox)
+        self.processed = FakeProcessed(self.work.processed)
         return self
 
     def __exit__(self, *args: Any) -> None:
