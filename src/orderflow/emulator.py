@@ -21,6 +21,7 @@ from typing import Any
 from orderflow import template as tpl
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's account: the queues' URLs and ARNs name it
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 LAMBDA_ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
 

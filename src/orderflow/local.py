@@ -230,8 +230,10 @@ class Suite:
                 f"{consumer.function_id} failed on event {event.get('id')} (attempt {attempt}): "
                 f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
             )
-            # Visible again after the delay; once the attempts are spent, at once, and SQS's
-            # redrive moves it to the DLQ on that receive (receive count > maxReceiveCount).
+            if retries_left <= 0 and self._to_destination(consumer, sqs, message, event, attempt, exc):
+                return
+            # Visible again after the delay; once the attempts are spent (and the DLQ could
+            # not be written), at once: SQS's redrive moves it to the DLQ on that receive.
             with contextlib.suppress(Exception):
                 sqs.change_message_visibility(
                     QueueUrl=consumer.queue_url,
@@ -240,6 +242,42 @@ class Suite:
                 )
             return
         sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _to_destination(
+        self,
+        consumer: emulator.ConsumerQueue,
+        sqs: Any,
+        message: dict[str, Any],
+        event: dict[str, Any],
+        attempt: int,
+        exc: InvokeError,
+    ) -> bool:
+        """As Lambda's on-failure destination: the invocation record, with the error and the
+        attempt count, in the consumer's DLQ; then the message is done with."""
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{emulator.REGION}:{emulator.ACCOUNT}:function:"
+                f"{consumer.function_id}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempt,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {k: exc.payload.get(k) for k in ("errorMessage", "errorType", "stackTrace")},
+        }
+        try:
+            sqs.send_message(QueueUrl=consumer.dlq_url, MessageBody=json.dumps(record))
+        except Exception:
+            return False
+        sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return True
 
     def _retry_delay(self, attempt: int) -> float:
         if self.options.retry_delay_s is not None:

@@ -1,0 +1,90 @@
+"""End-to-end: operating the local suite with the ops commands, run as an operator runs
+them (``orderflow dlq ...`` in a subprocess against the suite's state folder).
+
+Its own module, so its own suite: the SES fault below must not touch other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.support.local_suite import LocalSuite, wait_for
+
+pytestmark = pytest.mark.db
+
+
+def orderflow(suite: LocalSuite, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow.cli", *args, "--state-dir", str(suite.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result
+
+
+def dead_letters(suite: LocalSuite, function_id: str) -> list[dict[str, Any]]:
+    return list(json.loads(orderflow(suite, "dlq", "show", function_id, "--json").stdout))
+
+
+def test_a_failing_consumer_dead_letters_then_redrive_sends_exactly_one_email(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    sender = suite.state["sender"]
+    ses = suite.aws_client("ses")
+    suite.stock(sku, on_hand=5)
+
+    # Given NotificationsFunction cannot send (its SES identity removed)
+    ses.delete_identity(Identity=sender)
+    try:
+        order_id = suite.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
+        # When its attempts are spent, the event is in its DLQ, decoded
+        letters = wait_for(
+            lambda: [
+                d
+                for d in dead_letters(suite, "NotificationsFunction")
+                if (d["event"] or {}).get("detail", {}).get("orderId") == order_id
+            ],
+            bool,
+            60,
+            "the receipt in NotificationsFunction's DLQ",
+            suite,
+            every_s=0.5,
+        )
+    finally:
+        ses.verify_email_identity(EmailAddress=sender)
+    (letter,) = letters
+    assert letter["envelope"] == "lambda-destination"
+    assert letter["event"]["detail-type"] == "OrderCreated"
+    assert letter["attempts"] == 3  # the first attempt and Lambda's two retries
+    assert letter["error"], letter
+    assert suite.emails_to(email) == []
+    listed = json.loads(orderflow(suite, "dlq", "list", "--json").stdout)
+    assert {r["function"]: r["depth"] for r in listed}["NotificationsFunction"] >= 1
+
+    # A dry run changes nothing
+    assert (
+        "would put back 1 event"
+        in orderflow(suite, "dlq", "redrive", "NotificationsFunction", "--dry-run").stdout
+    )
+    assert len(dead_letters(suite, "NotificationsFunction")) == 1
+
+    # Then, the fault fixed, redrive gets the receipt out: exactly one email
+    assert "put back 1 event" in orderflow(suite, "dlq", "redrive", "NotificationsFunction").stdout
+    wait_for(lambda: suite.emails_to(email), lambda m: len(m) == 1, 30, "one receipt", suite)
+    assert dead_letters(suite, "NotificationsFunction") == []
+
+    # Redrive twice: nothing left to put back, and still one email
+    assert "put back 0 event" in orderflow(suite, "dlq", "redrive", "NotificationsFunction").stdout
+    # every consumer saw the event again (it went back to the bus): idempotent, no second email
+    assert suite.wait_settled(token, order_id)["status"] == "SHIPPING"
+    assert len(suite.emails_to(email)) == 1
+    assert suite.inventory(sku)["reserved"] == 1
