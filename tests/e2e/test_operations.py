@@ -88,3 +88,59 @@ def test_a_failing_consumer_dead_letters_then_redrive_sends_exactly_one_email(
     assert suite.wait_settled(token, order_id)["status"] == "SHIPPING"
     assert len(suite.emails_to(email)) == 1
     assert suite.inventory(sku)["reserved"] == 1
+
+
+def journey(suite: LocalSuite, order_id: str) -> list[str]:
+    steps = json.loads(orderflow(suite, "journey", order_id, "--json").stdout)["steps"]
+    assert [s["at"] for s in steps[1:]] == sorted(s["at"] for s in steps[1:])  # in time order
+    return [s["what"] for s in steps]
+
+
+def test_journey_shows_every_step_of_a_shipped_and_of_a_rejected_order(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    suite.stock(sku, on_hand=1)
+    shipped = suite.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
+    assert suite.wait_settled(token, shipped)["status"] == "SHIPPING"
+    rejected = suite.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
+    assert suite.wait_settled(token, rejected)["status"] == "REJECTED"
+    wait_for(lambda: suite.emails_to(email), lambda m: len(m) == 2, 30, "both receipts", suite)
+
+    def in_order(steps: list[str], expected: list[str]) -> None:
+        at = -1
+        for want in expected:
+            found = [i for i, s in enumerate(steps) if want in s and i > at]
+            assert found, f"{want!r} missing after step {at} in {steps}"
+            at = found[0]
+
+    steps = journey(suite, shipped)
+    assert steps[0] == "order placed (status PENDING)"
+    in_order(
+        steps,
+        [
+            "wrote OrderCreated",
+            "OrderCreated published",
+            "inventory handled OrderCreated",
+            "InventoryReserved published",
+            "status PENDING → CONFIRMED",
+            "shipping handled InventoryReserved",
+            "ShipmentRequested published",
+            "status CONFIRMED → SHIPPING",
+        ],
+    )
+    assert any(s.startswith("shipment ") and s.endswith(" REQUESTED") for s in steps)
+    assert "notifications handled OrderCreated" in steps and "email SENT" in steps
+
+    steps = journey(suite, rejected)
+    in_order(
+        steps,
+        [
+            "wrote OrderCreated",
+            "inventory handled OrderCreated",
+            "wrote InventoryReservationFailed",
+            "status PENDING → REJECTED (Not enough stock",
+        ],
+    )
+    assert not any(s.startswith("shipment ") for s in steps)
+    assert "email SENT" in steps
