@@ -19,7 +19,6 @@ from typing import Any
 
 from orderflow.ops.target import CONSUMERS, OpsError, add_target_arguments, resolve
 
-
 TIE_ORDER = {"consumed": 0, "status": 1, "shipment": 2, "event": 3, "published": 4}
 
 
@@ -51,7 +50,8 @@ def timeline(url: str, order_id: uuid.UUID) -> list[dict[str, Any]]:
             steps.append({"at": order.created_at, "kind": "order", "what": "order placed (status PENDING)"})
             events = conn.execute(
                 text(
-                    "SELECT event_id, source, detail_type, detail, created_at, published_at FROM eventing.outbox"
+                    "SELECT event_id, source, detail_type, detail, created_at, published_at"
+                    " FROM eventing.outbox"
                     " WHERE detail->>'orderId' = :id ORDER BY created_at, id"
                 ),
                 {"id": str(order_id)},
@@ -143,7 +143,8 @@ def dead_letters(args: argparse.Namespace, order_id: uuid.UUID) -> tuple[list[di
                         {
                             "at": datetime.fromtimestamp(letter.sent_at or 0, tz=UTC),
                             "kind": "dead-letter",
-                            "what": f"{event.get('detail-type')} dead-lettered for {function_id}: {letter.error}",
+                            "what": f"{event.get('detail-type')} dead-lettered for {function_id}:"
+                            f" {letter.error}",
                         }
                     )
         return found, None
