@@ -295,9 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
     demo.set_defaults(run=_demo)
 
-    from orderflow.ops import dlq, journey
+    from orderflow.ops import dlq, journey, replay
 
     dlq.register(sub)
+    replay.register(sub)
     journey.register(sub)
     args, extra = parser.parse_known_args(argv)
     if extra:  # refused with the command's own usage, not the top-level one

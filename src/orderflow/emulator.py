@@ -96,6 +96,10 @@ class Emulator:
         events, sqs = self.client("events"), self.client("sqs")
         if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=bus)
+        # The bus's archive, as template.yaml's EventArchive (named as the bus), for replays.
+        if bus not in {a["ArchiveName"] for a in events.list_archives().get("Archives", [])}:
+            bus_arn = events.describe_event_bus(Name=bus)["Arn"]
+            events.create_archive(ArchiveName=bus, EventSourceArn=bus_arn, RetentionDays=30)
         consumers = []
         for fn in functions.values():
             for name, spec in fn.events.items():
