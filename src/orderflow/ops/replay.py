@@ -86,9 +86,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             print(f"{key}: {value}")
     if report["state"] not in {"COMPLETED", "DRY RUN"}:
-        raise OpsError(
-            f"replay {report.get('replay')} ended {report['state']}: {report.get('reason') or 'see the console'}"
-        )
+        reason = report.get("reason") or "see the EventBridge console"
+        raise OpsError(f"replay {report.get('replay')} ended {report['state']}: {reason}")
     return 0
 
 
