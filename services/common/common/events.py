@@ -28,7 +28,8 @@ from pydantic.alias_generators import to_camel
 from common.countries import ISO_3166_ALPHA2
 
 EVENT_VERSION = "1.0"
-MONEY_PATTERN = r"^\d{1,12}\.\d{2}$"
+# ASCII digits only: \d would take fullwidth or Arabic-Indic digits, and $ a final newline.
+MONEY_PATTERN = r"^[0-9]{1,12}\.[0-9]{2}$"
 _MONEY_RE = re.compile(MONEY_PATTERN)
 
 
@@ -36,7 +37,7 @@ def _parse_money(value: Any) -> Any:
     # Money crosses every boundary as a two-place decimal string, never a float.
     if isinstance(value, Decimal):
         return value
-    if not isinstance(value, str) or not _MONEY_RE.match(value):
+    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):
         raise ValueError('must be a decimal string with two places, e.g. "12.50"')
     return Decimal(value)
 
