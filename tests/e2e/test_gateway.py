@@ -103,3 +103,17 @@ def test_keep_alive_serves_many_requests_on_one_connection(suite: LocalSuite) ->
             status, headers, body = exchange(suite, request, sock)
             assert status == 200 and json.loads(body)["keys"]
             assert headers.get("connection", "").lower() != "close"
+
+
+@pytest.mark.parametrize(
+    "sku", ["%F0%9F%98%80", "SKU-e%CC%81", "%E2%80%8B"], ids=["emoji", "combining", "zero-width"]
+)
+def test_a_non_ascii_path_parameter_reaches_the_function_and_is_422(suite: LocalSuite, sku: str) -> None:
+    admin = suite.token("e2e-admin", admin=True)
+    for method, path, body in (
+        ("GET", f"/inventory/{sku}", None),
+        ("PUT", f"/products/{sku}", {"name": "x"}),
+    ):
+        answer = suite.request(method, path, token=admin, body=body)
+        assert answer.status == 422, (path, answer.body)
+        assert answer.body["error"]["code"] == "VALIDATION_FAILED"

@@ -238,7 +238,25 @@ def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResol
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        response = _error_response(app, ApiError(404, "NOT_FOUND", "no such route"))
+        error = ApiError(404, "NOT_FOUND", "no such route")
+        event = app.current_event
+        if event.raw_event.get("routeKey", "$default") != "$default" and event.path_parameters:
+            # API Gateway matched a route, so the resolver refused a path parameter's
+            # characters (an emoji, a combining mark): the parameter is invalid, not the route.
+            error = ApiError(
+                422,
+                "VALIDATION_FAILED",
+                "the request is invalid",
+                [
+                    {
+                        "field": name,
+                        "message": "contains characters not allowed here",
+                        "type": "string_pattern",
+                    }
+                    for name in event.path_parameters
+                ],
+            )
+        response = _error_response(app, error)
         _format(response, correlation_id(app))
         return response
 
