@@ -196,7 +196,8 @@ def test_an_oversized_row_is_parked_with_its_reason_and_a_metric_while_the_other
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE eventing.outbox SET id = id + 1000 WHERE id > (SELECT min(id) + 4 FROM eventing.outbox)"
+                "UPDATE eventing.outbox SET id = id + 1000 "
+                "WHERE id > (SELECT min(id) + 4 FROM eventing.outbox)"
             )
         )
         big = order_created_event(0)
