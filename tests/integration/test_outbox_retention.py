@@ -62,7 +62,8 @@ def test_pruning_stops_after_its_batch_budget(db):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO eventing.outbox (event_id, source, detail_type, detail, correlation_id, published_at)"
+                "INSERT INTO eventing.outbox"
+                " (event_id, source, detail_type, detail, correlation_id, published_at)"
                 " SELECT gen_random_uuid(), 's', 'T', '{}', 'c', now() - interval '40 days'"
                 " FROM generate_series(1, 30)"
             )
