@@ -55,7 +55,7 @@ def test_refused_entries_are_reported_not_retried():
 def test_a_failed_call_leaves_the_later_batches_unsent():
     timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
     client = ScriptedEvents([set(), timeout])
-    result = EventBridgePublisher(client, "bus").put(events(25))
+    result = EventBridgePublisher(client, "bus", concurrency=1).put(events(25))
     assert len(client.calls) == 2
     assert len(result.published) == 10
     assert [f.error_code for f in result.call_failed] == ["ReadTimeoutError"] * 10
@@ -94,3 +94,11 @@ def test_the_trace_header_travels_with_its_entry():
     EventBridgePublisher(client, "bus").put([traced, *events(1)])
     assert client.calls[0][0]["TraceHeader"] == "Root=1-abc;Sampled=1"
     assert "TraceHeader" not in client.calls[0][1]
+
+
+def test_calls_go_in_waves_and_a_failed_wave_stops_the_rest():
+    timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+    client = ScriptedEvents([timeout])  # the first call of the first wave fails
+    result = EventBridgePublisher(client, "bus", concurrency=2).put(events(45))
+    assert len(client.calls) == 2  # one wave of two calls, then nothing
+    assert len(result.call_failed) == 10 and len(result.published) == 10 and len(result.unsent) == 25

@@ -33,7 +33,6 @@ What happens to a row that was not published:
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import time
@@ -55,6 +54,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    cast,
     delete,
     func,
     or_,
@@ -71,7 +71,7 @@ from common.observability import logger
 from common.publisher import EventBridgePublisher, FailedEvent, OutgoingEvent, PutResult
 
 SCHEMA = "eventing"
-CLAIM_SIZE = 50  # rows per claim: five PutEvents calls between two short transactions
+CLAIM_SIZE = 100  # rows per claim: ten PutEvents calls (four at a time) between two short transactions
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=60)  # the relay's schedule: a refused row waits at most a run
 LEASE_MARGIN = timedelta(seconds=30)  # a lease outlives its holder's PutEvents by this much
@@ -215,7 +215,7 @@ def _outgoing(row: Any) -> OutgoingEvent:
         key=row.id,
         source=row.source,
         detail_type=row.detail_type,
-        detail=json.dumps(row.detail, separators=(",", ":")),
+        detail=row.detail,
         correlation_id=row.correlation_id,
         trace_header=row.trace_header,
     )
@@ -235,7 +235,8 @@ def _claim(engine: Engine, ids: Sequence[int] | None, limit: int, lease: timedel
             outbox.c.id,
             outbox.c.source,
             outbox.c.detail_type,
-            outbox.c.detail,
+            # As text: PostgreSQL renders it, and no Python JSON round trip is paid per row.
+            cast(outbox.c.detail, Text).label("detail"),
             outbox.c.correlation_id,
             outbox.c.trace_header,
             outbox.c.attempts,

@@ -9,6 +9,7 @@ so a call whose outcome is unknown is never repeated inside one invocation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,12 +79,22 @@ class PutResult:
 
 class EventBridgePublisher:
     """Puts events on one bus, ``call_bound_s`` being the longest one call can take
-    (the client's connect + read timeouts with a single attempt)."""
+    (the client's connect + read timeouts with a single attempt).
 
-    def __init__(self, client: Any, bus_name: str, *, call_bound_s: float = 1.5) -> None:
+    Up to ``concurrency`` calls are in flight at once (boto3 clients are thread-safe):
+    a call's time is mostly waiting on the network, so a backlog drains that many
+    times faster than call after call. Calls go in waves; after a wave with a failed
+    call, later batches stay unsent.
+    """
+
+    def __init__(
+        self, client: Any, bus_name: str, *, call_bound_s: float = 1.5, concurrency: int = 4
+    ) -> None:
         self._client = client
         self._bus_name = bus_name
         self.call_bound_s = call_bound_s
+        self._concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
 
     def put(
         self, events: Sequence[OutgoingEvent], *, time_left: Callable[[], float] | None = None
@@ -103,16 +114,31 @@ class EventBridgePublisher:
             else:
                 sendable.append(e)
         batches = _batches(sendable)
-        for i, batch in enumerate(batches):
+        for start in range(0, len(batches), self._concurrency):
             if time_left is not None and time_left() < self.call_bound_s:
-                result.unsent += [e for b in batches[i:] for e in b]
+                result.unsent += [e for b in batches[start:] for e in b]
                 break
-            failed = self._call(batch, result)
-            if failed:
+            wave = batches[start : start + self._concurrency]
+            outcomes = self._wave(wave)
+            for answered, failed in outcomes:
+                result.published += answered.published
+                result.refused += answered.refused
                 result.call_failed += failed
-                result.unsent += [e for b in batches[i + 1 :] for e in b]
+            if any(failed for _, failed in outcomes):
+                result.unsent += [e for b in batches[start + len(wave) :] for e in b]
                 break
         return result
+
+    def _wave(self, wave: list[list[OutgoingEvent]]) -> list[tuple[PutResult, list[FailedEvent]]]:
+        def one(batch: list[OutgoingEvent]) -> tuple[PutResult, list[FailedEvent]]:
+            answered = PutResult()
+            return answered, self._call(batch, answered)
+
+        if len(wave) == 1:
+            return [one(wave[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="put-events")
+        return list(self._pool.map(one, wave))
 
     def _call(self, batch: list[OutgoingEvent], result: PutResult) -> list[FailedEvent]:
         """One call; per-entry outcomes go into ``result``; returns the whole-call failures."""
