@@ -24,7 +24,7 @@ def test_connections_start_with_the_configured_limits(db):
             ]
     finally:
         engine.dispose()
-    assert shown == ["5s", "2s", "10s"]
+    assert shown == ["10s", "5s", "10s"]
 
 
 def test_a_statement_past_its_timeout_is_cancelled(db):

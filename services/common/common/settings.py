@@ -34,8 +34,8 @@ class Settings(BaseModel):
     service_name: str = Field(default="orderflow", alias="POWERTOOLS_SERVICE_NAME")
     # Every connection's server-side limits (milliseconds; 0 disables), so that no bug
     # can pin a proxy connection for minutes.
-    db_statement_timeout_ms: int = Field(default=5_000, ge=0, alias="DB_STATEMENT_TIMEOUT_MS")
-    db_lock_timeout_ms: int = Field(default=2_000, ge=0, alias="DB_LOCK_TIMEOUT_MS")
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0, alias="DB_STATEMENT_TIMEOUT_MS")
+    db_lock_timeout_ms: int = Field(default=5_000, ge=0, alias="DB_LOCK_TIMEOUT_MS")
     db_idle_in_transaction_timeout_ms: int = Field(
         default=10_000, ge=0, alias="DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"
     )
