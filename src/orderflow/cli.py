@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orderflow.ops import outbox as outbox_ops
+
 
 def _migrate(args: argparse.Namespace) -> int:
     from orderflow.migrate import migrate
@@ -118,7 +120,7 @@ def _local_suite_environment(state_dir: Path) -> dict[str, str]:
     from orderflow import devauth, emulator
 
     return {
-        "DATABASE_URL": state["database_url"],
+        "DATABASE_URL": state["database"],
         "AWS_ENDPOINT_URL": state["aws"],
         "AWS_REGION": emulator.REGION,
         "AWS_DEFAULT_REGION": emulator.REGION,
@@ -149,7 +151,7 @@ def read_state(state_dir: Path) -> dict[str, Any]:
         ) from None
     except ValueError:
         raise CommandError(f"{path} is not readable JSON: stop the suite and start it again") from None
-    if "database_url" not in state:
+    if "database" not in state:
         raise CommandError(f"{path} was written by an older orderflow local: restart the suite")
     return state
 
@@ -294,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--timeout", type=float, default=60, help="seconds to wait for every order")
     demo.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
     demo.set_defaults(run=_demo)
+    outbox_ops.register(sub)
 
     from orderflow.ops import dlq, journey, replay
 

@@ -390,9 +390,9 @@ def run(options: Options) -> int:
                     "aws": aws.endpoint,
                     "bus": BUS,
                     "sender": SENDER,
-                    "region": emulator.REGION,
-                    "database_url": url,
                     "pid": os.getpid(),
+                    "database": url,  # for the ops commands (outbox, journey) and invoke --local
+                    "region": emulator.REGION,
                 }
             )
         )

@@ -181,7 +181,7 @@ def test_replay_over_a_window_changes_no_state(
     assert sorted(suite.wait_settled(token, o)["status"] for o in orders) == ["REJECTED", "SHIPPING"]
     wait_for(lambda: suite.emails_to(email), lambda m: len(m) == 2, 30, "both receipts", suite)
     time.sleep(3)  # the last follow-up events handled
-    before = snapshot(suite.state["database_url"])
+    before = snapshot(suite.state["database"])
     end = datetime.now(UTC)
 
     dry = orderflow(suite, "replay", "--from", start.isoformat(), "--to", end.isoformat(), "--dry-run").stdout
@@ -191,5 +191,5 @@ def test_replay_over_a_window_changes_no_state(
     archived = int(re.search(r"archivedEvents: (\d+)", report).group(1))  # type: ignore[union-attr]
     assert archived >= 6  # OrderCreated x2, reserved, failed, shipment requested, status changes...
     time.sleep(5)  # the replayed events delivered and handled (skipped) by every consumer
-    assert snapshot(suite.state["database_url"]) == before
+    assert snapshot(suite.state["database"]) == before
     assert len(suite.emails_to(email)) == 2

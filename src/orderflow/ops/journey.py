@@ -25,7 +25,7 @@ TIE_ORDER = {"consumed": 0, "status": 1, "shipment": 2, "event": 3, "published":
 def _database_url(args: argparse.Namespace) -> str:
     """The local suite's database; with ``--stack``, ``DATABASE_URL`` (the stack's)."""
     if not args.stack:
-        return str(resolve(args).state["database_url"])
+        return str(resolve(args).state["database"])
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise OpsError(
