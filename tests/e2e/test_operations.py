@@ -122,15 +122,16 @@ def test_journey_shows_every_step_of_a_shipped_and_of_a_rejected_order(
         steps,
         [
             "wrote OrderCreated",
-            "OrderCreated published",
             "inventory handled OrderCreated",
-            "InventoryReserved published",
             "status PENDING → CONFIRMED",
             "shipping handled InventoryReserved",
-            "ShipmentRequested published",
             "status CONFIRMED → SHIPPING",
         ],
     )
+    # published_at is the publisher's mark after PutEvents returned: a consumer may log
+    # its handling first, so only its presence is asserted
+    for kind in ("OrderCreated", "InventoryReserved", "ShipmentRequested"):
+        assert f"{kind} published to the bus" in steps, steps
     assert any(s.startswith("shipment ") and s.endswith(" REQUESTED") for s in steps)
     assert "notifications handled OrderCreated" in steps and "email SENT" in steps
 
