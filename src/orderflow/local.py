@@ -119,7 +119,7 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
     # From here on the embedded server is stopped whatever happens, never left behind.
     try:
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except Exception as exc:  # no such driver: a URL without +pg8000, most likely
             raise StartupError(
                 f"cannot use DATABASE_URL {shown}: {exc} (the functions connect with pg8000: "

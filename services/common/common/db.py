@@ -39,6 +39,8 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         "pool_pre_ping": True,
         "pool_recycle": POOL_RECYCLE_SECONDS,
         "pool_timeout": 10,
+        # Errors and logs never carry bound parameters: they hold emails and addresses.
+        "hide_parameters": True,
     }
     if settings.database_url:
         return create_engine(settings.database_url, **options)
