@@ -155,8 +155,15 @@ class Suite:
         return lambda line: self.log.function_line(function_id, line)
 
     def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
+        from orderflow.grants import FUNCTION_ROLES, url_for_role
+
         for function_id in functions:
-            spec = spec_for(function_id, self.options.template, {"Parameters": environment})
+            overrides: dict[str, Any] = {"Parameters": environment}
+            if function_id in FUNCTION_ROLES and environment.get("DATABASE_URL"):
+                # Each function as its own service's database role, as in AWS.
+                role_url = url_for_role(environment["DATABASE_URL"], FUNCTION_ROLES[function_id])
+                overrides[function_id] = {"DATABASE_URL": role_url}
+            spec = spec_for(function_id, self.options.template, overrides)
             self.processes[function_id] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 
