@@ -343,3 +343,68 @@ def test_the_schedule_and_rules_may_invoke_only_their_own_function(translated):
     for logical_id, resource in translated["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Permission":
             assert resource["Properties"]["FunctionName"] != "*", logical_id
+
+
+# ------------------------------------------------------------------ event sources
+
+PUBLISHES_AS = {  # who may put events with which source (the relay: every publisher's rows)
+    "OrdersApiFunction": {"orders.service"},
+    "OrderStatusFunction": {"orders.service"},
+    "InventoryFunction": {"inventory.service"},
+    "ShippingFunction": {"shipping.service"},
+    "OutboxRelayFunction": {"orders.service", "inventory.service", "shipping.service"},
+}
+
+
+def _put_events_statements(translated: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    role_ref = translated["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = translated["Resources"][role_ref]["Properties"]
+    return [
+        s
+        for p in role.get("Policies", [])
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "events:PutEvents"
+    ]
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_a_function_may_put_events_only_with_its_own_source(function_id, translated):
+    statements = _put_events_statements(translated, function_id)
+    if function_id not in PUBLISHES_AS:
+        assert statements == []
+        return
+    [statement] = statements
+    allowed = statement["Condition"]["StringEquals"]["events:source"]
+    assert set([allowed] if isinstance(allowed, str) else allowed) == PUBLISHES_AS[function_id]
+
+
+def test_the_bus_denies_each_source_to_everyone_but_its_functions(translated):
+    resources = translated["Resources"]
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+    denied: dict[str, set[str]] = {}
+    for policy in policies:
+        assert policy["EventBusName"] == {"Ref": "EventBus"}
+        statement = policy["Statement"]
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            "*",
+            "events:PutEvents",
+        )
+        source = statement["Condition"]["StringEquals"]["events:source"]
+        exempt = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        roles = {e["Fn::GetAtt"][0] for e in exempt if "Fn::GetAtt" in e}
+        for role in roles:  # each names a role the transform really made
+            assert resources[role]["Type"] == "AWS::IAM::Role"
+        others = [e for e in exempt if "Fn::GetAtt" not in e]
+        assert others == [
+            {"Fn::If": ["HasEventOperator", {"Ref": "EventOperatorRoleArn"}, {"Ref": "AWS::NoValue"}]}
+        ]
+        denied[source] = roles
+    expected: dict[str, set[str]] = {}
+    for function_id, sources in PUBLISHES_AS.items():
+        for source in sources:
+            expected.setdefault(source, set()).add(f"{function_id}Role")
+    assert denied == expected
+    # and every function role that may publish is in the transform's output under that name
+    for function_id in PUBLISHES_AS:
+        assert resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0] == f"{function_id}Role"
