@@ -408,3 +408,46 @@ def test_the_bus_denies_each_source_to_everyone_but_its_functions(translated):
     # and every function role that may publish is in the transform's output under that name
     for function_id in PUBLISHES_AS:
         assert resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0] == f"{function_id}Role"
+
+
+# ------------------------------------------------------------------ token issuer
+
+COGNITO = ("UserPool", "UserPoolClient", "UserPoolResourceServer", "UserPoolAdminGroup")
+
+
+def test_without_an_issuer_the_stack_brings_a_cognito_user_pool():
+    doc = load()
+    assert doc["Parameters"]["JwtIssuer"]["Default"] == ""
+    assert doc["Conditions"]["CreateUserPool"] == {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}
+    resources = doc["Resources"]
+    for name in COGNITO:
+        assert resources[name]["Condition"] == "CreateUserPool", name
+    [scope] = resources["UserPoolResourceServer"]["Properties"]["Scopes"]
+    assert (resources["UserPoolResourceServer"]["Properties"]["Identifier"], scope["ScopeName"]) == (
+        "orderflow",
+        "admin",
+    )
+    assert resources["UserPoolAdminGroup"]["Properties"]["GroupName"] == "admin"
+    assert resources["UserPool"]["Properties"]["AutoVerifiedAttributes"] == ["email"]
+
+
+def test_the_authorizer_and_the_http_functions_use_the_pool_or_the_given_issuer():
+    doc = load()
+    resources = doc["Resources"]
+    apis = [r for r in resources.values() if r["Type"] == "AWS::Serverless::HttpApi"]
+    jwt_config = apis[0]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"]
+    issuer = jwt_config["issuer"]["Fn::If"]
+    assert issuer[0] == "CreateUserPool" and "${UserPool}" in issuer[1]["Fn::Sub"]
+    assert issuer[2] == {"Ref": "JwtIssuer"}
+    assert jwt_config["audience"] == [
+        {"Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "JwtAudience"}]}
+    ]
+    http_functions = [fid for fid, fn in FUNCTIONS.items() if "JWT_ISSUER" in fn.environment]
+    assert {"OrdersApiFunction", "InventoryApiFunction"} <= set(http_functions)
+    for fid in http_functions:
+        env = FUNCTIONS[fid].environment
+        assert env["JWT_ISSUER"] == jwt_config["issuer"], fid
+        assert env["JWT_AUDIENCE"] == jwt_config["audience"][0], fid
+        assert "${UserPool}/.well-known/jwks.json" in env["JWKS_URL"]["Fn::If"][1]["Fn::Sub"], fid
+        assert env["ADMIN_SCOPE"] == {"Fn::If": ["CreateUserPool", "orderflow/admin", "admin"]}, fid
+        assert env["ADMIN_GROUP"] == "admin", fid
