@@ -139,7 +139,7 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
     # From here on the embedded server is stopped whatever happens, never left behind.
     try:
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except Exception as exc:  # no such driver: a URL without +pg8000, most likely
             raise StartupError(
                 f"cannot use DATABASE_URL {shown}: {exc} (the functions connect with pg8000: "
@@ -175,8 +175,15 @@ class Suite:
         return lambda line: self.log.function_line(function_id, line)
 
     def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
+        from orderflow.grants import FUNCTION_ROLES, url_for_role
+
         for function_id in functions:
-            spec = spec_for(function_id, self.options.template, {"Parameters": environment})
+            overrides: dict[str, Any] = {"Parameters": environment}
+            if function_id in FUNCTION_ROLES and environment.get("DATABASE_URL"):
+                # Each function as its own service's database role, as in AWS.
+                role_url = url_for_role(environment["DATABASE_URL"], FUNCTION_ROLES[function_id])
+                overrides[function_id] = {"DATABASE_URL": role_url}
+            spec = spec_for(function_id, self.options.template, overrides)
             self.processes[function_id] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 

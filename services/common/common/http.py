@@ -227,7 +227,7 @@ def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
 
 def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     if not principal(app).is_admin:
-        raise ApiError(403, "FORBIDDEN", "this route needs the admin scope")
+        raise ApiError(403, "FORBIDDEN", "this route needs the admin scope or group")
     return next_middleware(app)
 
 

@@ -77,7 +77,7 @@ def post_order():
         raise ApiError(
             422,
             "VALIDATION_FAILED",
-            "the token carries no email for the confirmation",
+            who.email_problem or "the token carries no usable email for the confirmation",
             [{"field": "token.email", "message": "required", "type": "missing"}],
         )
     key = app.current_event.headers.get("idempotency-key")
