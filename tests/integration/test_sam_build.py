@@ -278,6 +278,13 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     _adopt_sample_order_id(db, order["orderId"])
     status, _, body = _http(run("OrdersApiFunction", "get-order.json"))
     assert status == 200 and body["orderId"] == SAMPLE_ORDER and body["customerId"] == "customer-1"
+    status, _, body = _http(run("OrdersApiFunction", "get-order-as-admin.json"))
+    assert status == 200 and body["orderId"] == SAMPLE_ORDER and body["customerId"] == "customer-1"
+    status, _, body = _http(run("OrdersApiFunction", "list-products.json"))
+    assert status == 200 and [p["sku"] for p in body["products"]] == ["SKU-1", "SKU-2"]
+    assert body["nextCursor"] is None
+    status, _, body = _http(run("OrdersApiFunction", "get-product.json"))
+    assert (status, body["sku"], body["unitPrice"]) == (200, "SKU-1", "12.50")
     status, _, body = _http(run("OrdersApiFunction", "list-orders.json"))
     assert status == 200 and {o["orderId"] for o in body["orders"]} == {order["orderId"], SAMPLE_ORDER}
     assert body["nextCursor"] is None

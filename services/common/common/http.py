@@ -3,9 +3,12 @@
 The seed article's chain (error handler, response formatter, JSON parser, auth)
 maps onto Powertools' ``app.use([...])``; order, outermost first:
 
-1. ``handle_errors``: every exception becomes the contract's JSON error; the
-   unexpected ones a 500 with the request id and no detail, logged in full. Every
-   response (errors included) gets ``X-Correlation-Id``; CORS comes from Powertools.
+1. ``handle_errors``: every exception becomes the contract's JSON error: an
+   ``ApiError`` as it says, a domain error through the handler the function
+   registered for it with ``app.exception_handler`` (its one table of domain errors
+   and their responses), anything else a 500 with the request id and no detail,
+   logged in full. Every response (errors included) gets ``X-Correlation-Id``; CORS
+   comes from Powertools.
 2. ``authenticate``: a verified bearer token or 401.
 3. ``parse_json_body``: 413 over 64 KiB, 400 when the body is not JSON.
 
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -125,7 +129,7 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     )
 
 
-def correlation_id(app: APIGatewayHttpResolver) -> str:
+def correlation_id(app: BaseRouter) -> str:
     """The request's correlation id: the caller's ``X-Correlation-Id`` or a new one."""
     existing = app.context.get("correlation_id")
     if existing:
@@ -137,15 +141,16 @@ def correlation_id(app: APIGatewayHttpResolver) -> str:
     return value
 
 
-def principal(app: APIGatewayHttpResolver) -> Principal:
+def principal(app: BaseRouter) -> Principal:
     return app.context["principal"]  # type: ignore[no-any-return]
 
 
-def body(app: APIGatewayHttpResolver) -> Any:
+def body(app: BaseRouter) -> Any:
     return app.context.get("body")
 
 
-def _error_response(app: APIGatewayHttpResolver, error: ApiError) -> Response:
+def error_response(app: BaseRouter, error: ApiError) -> Response:
+    """The contract's error body for ``error`` (what an exception handler returns)."""
     request_id = getattr(app.lambda_context, "aws_request_id", None) or str(uuid.uuid4())
     payload: dict[str, Any] = {"error": {"code": error.code, "message": error.message}}
     if error.details:
@@ -161,17 +166,26 @@ def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     except ApiError as error:
         if error.status >= 500:
             logger.error("request failed", extra={"code": error.code})
-        response = _error_response(app, error)
-    except Exception:
-        # Full context goes to the log (by request id); the client learns nothing internal.
-        logger.exception(
-            "unhandled error",
-            extra={
-                "method": app.current_event.request_context.http.method,
-                "path": app.current_event.raw_path,
-            },
-        )
-        response = _error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
+        response = error_response(app, error)
+    except Exception as exc:
+        # Powertools calls a registered handler only once every middleware (this one
+        # included) has let the exception through; called here, its response gets the
+        # same headers as every other.
+        mapped = app.exception_handler_manager.lookup_exception_handler(type(exc))
+        try:
+            if mapped is None:
+                raise
+            response = mapped(exc)
+        except Exception:
+            # Full context goes to the log (by request id); the client learns nothing internal.
+            logger.exception(
+                "unhandled error",
+                extra={
+                    "method": app.current_event.request_context.http.method,
+                    "path": app.current_event.raw_path,
+                },
+            )
+            response = error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
     _format(response, cid)
     return response
 
@@ -238,7 +252,7 @@ def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResol
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        response = _error_response(app, ApiError(404, "NOT_FOUND", "no such route"))
+        response = error_response(app, ApiError(404, "NOT_FOUND", "no such route"))
         _format(response, correlation_id(app))
         return response
 

@@ -41,6 +41,12 @@ class OrderNotFound(DomainError):
     pass
 
 
+class ProductNotFound(DomainError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"no product has SKU {sku}")
+        self.sku = sku
+
+
 @dataclass(frozen=True)
 class Product:
     sku: str
