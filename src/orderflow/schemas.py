@@ -18,7 +18,7 @@ from orderflow.paths import ROOT, SCHEMAS_DIR
 
 OPENAPI = ROOT / "openapi" / "orderflow-api.json"
 # The functions behind the one HTTP API, each with its routes and request bodies.
-HTTP_FUNCTIONS = ("orders.handlers.api", "inventory.handlers.api")
+HTTP_FUNCTIONS = ("orders.handlers.api", "inventory.handlers.api", "shipping.handlers.api")
 
 
 def render(document: dict[str, Any]) -> str:

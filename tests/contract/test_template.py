@@ -19,12 +19,19 @@ CONTRACT_FUNCTIONS = {
     "InventoryApiFunction",
     "NotificationsFunction",
     "ShippingFunction",
+    "ShippingApiFunction",
 }
 CONSUMES = {
-    "InventoryFunction": {"OrderCreated"},
+    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
     "NotificationsFunction": {"OrderCreated"},
     "ShippingFunction": {"InventoryReserved"},
-    "OrderStatusFunction": {"InventoryReserved", "InventoryReservationFailed", "ShipmentRequested"},
+    "OrderStatusFunction": {
+        "InventoryReserved",
+        "InventoryReservationFailed",
+        "ShipmentRequested",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+    },
 }
 
 

@@ -317,5 +317,28 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     status, result = run("OrderStatusFunction", "inventory-reservation-failed.json")
     assert status == 0 and order_status() == "SHIPPING", result  # never backwards
 
+    # Dispatch and delivery (admin), and what follows from them.
+    status, _, body = _http(run("ShippingApiFunction", "get-shipment.json"))
+    assert (status, body["status"], body["carrier"]) == (200, "REQUESTED", None), body
+    status, _, body = _http(run("ShippingApiFunction", "dispatch.json"))
+    assert (status, body["status"], body["trackingNumber"]) == (200, "DISPATCHED", "JD014600003SE"), body
+    status, _, again = _http(invoke("ShippingApiFunction", "dispatch.json"))
+    assert (status, again) == (200, body)  # the same body again: unchanged
+    status, _, refused = _http(invoke("ShippingApiFunction", "dispatch.json", replace={"DHL": "UPS"}))
+    assert status == 409, refused
+    # This story's order reserved nothing (SKU-2 had no stock), so its dispatch is
+    # another service's broken promise: the consumer fails (retries, then the DLQ).
+    status, result = run("InventoryFunction", "shipment-dispatched.json")
+    assert status != 0, result
+    assert _rows(db, "SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'SKU-1'") == [
+        {"on_hand": 25, "reserved": 0}
+    ]
+    status, result = run("OrderStatusFunction", "shipment-dispatched.json")
+    assert status == 0 and order_status() == "SHIPPED", result
+    status, _, body = _http(run("ShippingApiFunction", "deliver.json"))
+    assert (status, body["status"]) == (200, "DELIVERED"), body
+    status, result = run("OrderStatusFunction", "shipment-delivered.json")
+    assert status == 0 and order_status() == "DELIVERED", result
+
     every_sample = {(fid, p.name) for fid in functions() for p in (EVENTS / fid).glob("*.json")}
     assert ran == every_sample, f"samples not run: {sorted(every_sample - ran)}"

@@ -145,8 +145,16 @@ def principal(app: BaseRouter) -> Principal:
     return app.context["principal"]  # type: ignore[no-any-return]
 
 
+_NO_BODY = object()
+
+
 def body(app: BaseRouter) -> Any:
-    return app.context.get("body")
+    """The request's JSON body; 400 when the route reads one and the request has none
+    (a route that takes no body, such as ``POST .../deliver``, never asks)."""
+    value = app.context.get("body")
+    if value is _NO_BODY:
+        raise ApiError(400, "INVALID_JSON", "the body is not valid JSON")
+    return value
 
 
 def error_response(app: BaseRouter, error: ApiError) -> Response:
@@ -221,8 +229,12 @@ def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[...
 def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     event = app.current_event
     if event.request_context.http.method in ("POST", "PUT", "PATCH"):
-        # API Gateway leaves "body" out when a request has none: no body is no JSON either.
+        # API Gateway leaves "body" out when a request has none: no body is no JSON
+        # either, for a route that reads one.
         raw = event.body or ""
+        if raw == "":
+            app.append_context(body=_NO_BODY)
+            return next_middleware(app)
         # Base64 inflates by 4/3: checking the raw size first avoids decoding a flood.
         if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if event.is_base64_encoded else MAX_BODY_BYTES * 4):
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {MAX_BODY_BYTES} bytes")

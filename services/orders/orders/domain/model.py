@@ -13,6 +13,8 @@ class OrderStatus(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
     SHIPPING = "SHIPPING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
     REJECTED = "REJECTED"
 
 
