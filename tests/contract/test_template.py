@@ -23,7 +23,7 @@ CONTRACT_FUNCTIONS = {
 }
 CONSUMES = {
     "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
-    "NotificationsFunction": {"OrderCreated"},
+    "NotificationsFunction": {"OrderCreated", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
     "OrderStatusFunction": {
         "InventoryReserved",

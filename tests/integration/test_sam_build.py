@@ -333,6 +333,9 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     assert _rows(db, "SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'SKU-1'") == [
         {"on_hand": 25, "reserved": 0}
     ]
+    status, result = run("NotificationsFunction", "shipment-dispatched.json")
+    assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
+    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 2
     status, result = run("OrderStatusFunction", "shipment-dispatched.json")
     assert status == 0 and order_status() == "SHIPPED", result
     status, _, body = _http(run("ShippingApiFunction", "deliver.json"))
