@@ -121,10 +121,9 @@ class World:
         uow = InventoryUnitOfWork(self.engine)
         if isinstance(event, OrderCreated):
             self.announce(reserve_stock(event, uow).outbox_ids)
-        elif isinstance(event, ShipmentDispatched):
-            if consume_reservation(event, uow) is Handled.CONSUMED:
-                for item in event.items:
-                    self.dispatched_since_count[item.sku] += item.quantity
+        elif isinstance(event, ShipmentDispatched) and consume_reservation(event, uow) is Handled.CONSUMED:
+            for item in event.items:
+                self.dispatched_since_count[item.sku] += item.quantity
 
     def _to_shipping(self, event: DomainEvent) -> None:
         assert isinstance(event, InventoryReserved)
@@ -174,7 +173,7 @@ class World:
 
     def recount_one(self) -> None:
         sku = self.rng.choice(SKUS)
-        on_hand, reserved = self.stock()[sku]
+        _, reserved = self.stock()[sku]
         count = self.rng.randint(max(0, reserved - 2), reserved + 6)
         try:
             set_stock(SetStock(sku, count), InventoryUnitOfWork(self.engine))
