@@ -23,7 +23,7 @@ CONTRACT_FUNCTIONS = {
 }
 CONSUMES = {
     "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
-    "NotificationsFunction": {"OrderCreated", "ShipmentDispatched"},
+    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
     "OrderStatusFunction": {
         "InventoryReserved",

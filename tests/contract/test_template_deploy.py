@@ -22,7 +22,7 @@ FUNCTIONS = functions()
 CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
 CONSUMES = {  # the contract's "who consumes what"
     "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
-    "NotificationsFunction": {"OrderCreated", "ShipmentDispatched"},
+    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
     "OrderStatusFunction": {
         "InventoryReserved",

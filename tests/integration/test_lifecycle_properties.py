@@ -43,7 +43,7 @@ from inventory.usecases import Handled, consume_reservation, reserve_stock, set_
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.domain.confirmation import ConfirmationEmail
 from notifications.domain.model import RecipientUnknown
-from notifications.usecases import send_dispatch_notice, send_order_confirmation
+from notifications.usecases import send_dispatch_notice, send_order_confirmation, send_rejection_notice
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.usecases import apply_status_event, order_created, place_order, upsert_product
@@ -69,7 +69,7 @@ BY_TYPE = {e.DETAIL_TYPE: e for e in ALL_EVENTS}
 CONSUMERS: dict[type[DomainEvent], tuple[str, ...]] = {  # the contract's "who consumes what"
     OrderCreated: ("inventory", "notifications"),
     InventoryReserved: ("shipping", "status"),
-    InventoryReservationFailed: ("status",),
+    InventoryReservationFailed: ("notifications", "status"),
     ShipmentRequested: ("status",),
     ShipmentDispatched: ("inventory", "notifications", "status"),
     ShipmentDelivered: ("status",),
@@ -137,9 +137,10 @@ class World:
         uow = NotificationsUnitOfWork(self.engine)
         if isinstance(event, OrderCreated):
             send_order_confirmation(event, uow, self.sender)
-        elif isinstance(event, ShipmentDispatched):
+        elif isinstance(event, ShipmentDispatched | InventoryReservationFailed):
+            send = send_dispatch_notice if isinstance(event, ShipmentDispatched) else send_rejection_notice
             try:
-                send_dispatch_notice(event, uow, self.sender)
+                send(event, uow, self.sender)  # type: ignore[arg-type]
             except RecipientUnknown:
                 # ahead of its OrderCreated: the invocation fails and Lambda retries it
                 self.inbox.append(("notifications", event))
@@ -261,9 +262,18 @@ def test_any_schedule_keeps_the_stock_invariants_and_ends_every_order_once(engin
     assert set(final) <= {"DELIVERED", "REJECTED"}, final
     assert sum(final.values()) == ORDERS
     assert final["DELIVERED"] > 0  # the schedule exercised the whole life
-    kinds = Counter((email.to, email.subject.split(" ")[0]) for email in world.sender.sent)
+
+    def kind(subject: str) -> str:
+        for marker in ("We received", "on its way", "could not be fulfilled"):
+            if marker in subject:
+                return marker
+        raise AssertionError(subject)
+
+    kinds = Counter((email.to, kind(email.subject)) for email in world.sender.sent)
     assert all(n == 1 for n in kinds.values()), kinds
     receipts = [e for e in world.sender.sent if e.subject.startswith("We received")]
     assert len(receipts) == ORDERS
     dispatches = [e for e in world.sender.sent if "on its way" in e.subject]
     assert len(dispatches) == final["DELIVERED"]
+    rejections = [e for e in world.sender.sent if "could not be fulfilled" in e.subject]
+    assert len(rejections) == final["REJECTED"]

@@ -303,6 +303,11 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     assert status == 0 and result["orderId"] == SAMPLE_ORDER, result
     assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 1
 
+    # the order was short of SKU-2: one rejection email, to the address OrderCreated recorded
+    status, result = run("NotificationsFunction", "inventory-reservation-failed.json")
+    assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
+    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 2
+
     status, result = run("ShippingFunction", "inventory-reserved.json")
     assert status == 0, result
     assert len(_rows(db, "SELECT * FROM shipping.shipments WHERE order_id = :o", o=SAMPLE_ORDER)) == 1
@@ -335,7 +340,7 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     ]
     status, result = run("NotificationsFunction", "shipment-dispatched.json")
     assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
-    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 2
+    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 3
     status, result = run("OrderStatusFunction", "shipment-dispatched.json")
     assert status == 0 and order_status() == "SHIPPED", result
     status, _, body = _http(run("ShippingApiFunction", "deliver.json"))

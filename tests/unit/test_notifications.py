@@ -21,7 +21,12 @@ from common.events import (
 )
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
 from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
-from notifications.usecases import CONSUMER, send_dispatch_notice, send_order_confirmation
+from notifications.usecases import (
+    CONSUMER,
+    send_dispatch_notice,
+    send_order_confirmation,
+    send_rejection_notice,
+)
 from tests.unit.fakes import FakeProcessed
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -368,3 +373,26 @@ def test_a_dispatch_before_the_orders_address_is_known_is_retried_and_claims_not
     with pytest.raises(RecipientUnknown):
         send_dispatch_notice(event, uow, FakeSender())
     assert store.emails == {} and store.processed == set()
+
+
+def test_the_rejection_email_names_what_was_short_and_goes_once(uow, store):
+    from common.events import InventoryReservationFailed, ShortItem
+
+    created = order_created()
+    sender = FakeSender()
+    send_order_confirmation(created, uow, sender)
+    failed = InventoryReservationFailed(
+        order_id=created.order_id,
+        customer_id="customer-1",
+        reason="insufficient stock",
+        short_items=[ShortItem(sku="SKU-2", requested=3, available=1)],
+        metadata=EventMetadata.new("corr-1"),
+    )
+    assert send_rejection_notice(failed, uow, sender).sent
+    assert not send_rejection_notice(failed, uow, sender).sent
+    [_, rejection] = sender.sent
+    assert rejection.to == created.customer_email
+    assert "SKU-2: you ordered 3, 1 available" in rejection.text
+    assert "SKU-2: you ordered 3, 1 available" in rejection.html
+    assert created.order_id.hex[:8] in rejection.subject
+    assert store.emails[(created.order_id, EmailKind.REJECTION)].status == "SENT"

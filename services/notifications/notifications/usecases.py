@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from common.events import OrderCreated, ShipmentDispatched
+from common.events import InventoryReservationFailed, OrderCreated, ShipmentDispatched
 from common.observability import logger
 from notifications.domain.confirmation import ConfirmationEmail, render_confirmation
 from notifications.domain.dispatch import render_dispatch
 from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
 from notifications.domain.ports import EmailSender, UnitOfWork
+from notifications.domain.rejection import render_rejection
 
 CONSUMER = "notifications"
 # Lambda's longest timeout: with no better knowledge, a claim this old is certainly
@@ -97,19 +98,65 @@ def send_dispatch_notice(
     confirmation is sent. The address is the one the order's ``OrderCreated``
     recorded; before that is handled, ``RecipientUnknown`` is raised (nothing is
     claimed or marked) and the event is retried."""
-    recipient: list[str] = []
-
-    def find_recipient() -> None:
-        found = uow.recipients.get(event.order_id)
-        if found is None:
-            raise RecipientUnknown(event.order_id)
-        recipient.append(found)
-
-    return _send_once(
+    return _send_to_recorded_recipient(
         event.order_id,
         EmailKind.DISPATCH,
         event.metadata.event_id,
-        lambda: render_dispatch(event, recipient[0]),
+        lambda to: render_dispatch(event, to),
+        uow,
+        sender,
+        claim_ttl=claim_ttl,
+        transaction=transaction,
+    )
+
+
+def send_rejection_notice(
+    event: InventoryReservationFailed,
+    uow: UnitOfWork,
+    sender: EmailSender,
+    *,
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
+    transaction: Transaction = _run_once,
+) -> ConfirmationResult:
+    """Send the order's one rejection email (what was short), as the dispatch email is sent."""
+    return _send_to_recorded_recipient(
+        event.order_id,
+        EmailKind.REJECTION,
+        event.metadata.event_id,
+        lambda to: render_rejection(event, to),
+        uow,
+        sender,
+        claim_ttl=claim_ttl,
+        transaction=transaction,
+    )
+
+
+def _send_to_recorded_recipient(
+    order_id: uuid.UUID,
+    kind: EmailKind,
+    event_id: uuid.UUID,
+    render: Callable[[str], ConfirmationEmail],
+    uow: UnitOfWork,
+    sender: EmailSender,
+    *,
+    claim_ttl: timedelta,
+    transaction: Transaction,
+) -> ConfirmationResult:
+    """An email to the address the order's ``OrderCreated`` recorded; before that is
+    handled, ``RecipientUnknown`` (nothing claimed or marked) so the event is retried."""
+    recipient: list[str] = []
+
+    def find_recipient() -> None:
+        found = uow.recipients.get(order_id)
+        if found is None:
+            raise RecipientUnknown(order_id)
+        recipient.append(found)
+
+    return _send_once(
+        order_id,
+        kind,
+        event_id,
+        lambda: render(recipient[0]),
         uow,
         sender,
         claim_ttl=claim_ttl,

@@ -15,6 +15,7 @@ class EmailKind(StrEnum):
 
     CONFIRMATION = "CONFIRMATION"  # OrderCreated: the receipt
     DISPATCH = "DISPATCH"  # ShipmentDispatched: carrier and tracking number
+    REJECTION = "REJECTION"  # InventoryReservationFailed: what was short
 
 
 class RecipientUnknown(Exception):

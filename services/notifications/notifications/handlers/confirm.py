@@ -1,5 +1,6 @@
 """NotificationsFunction: the order's emails (EventBridge): the confirmation on
-``OrderCreated``, the dispatch notice (carrier, tracking number) on ``ShipmentDispatched``.
+``OrderCreated``, the rejection (what was short) on ``InventoryReservationFailed``, the
+dispatch notice (carrier, tracking number) on ``ShipmentDispatched``.
 
 An adapter only: parse the event, call one use case. A malformed event raises
 ``InvalidEvent``; a failed send, or an email another invocation is still sending,
@@ -8,6 +9,7 @@ raises too, so Lambda's retries (and in the end the DLQ) take the event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,12 +18,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import OrderCreated, ShipmentDispatched
+from common.events import InventoryReservationFailed, OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
 from notifications.domain.model import EmailInFlight, RecipientUnknown
-from notifications.usecases import DEFAULT_CLAIM_TTL, send_dispatch_notice, send_order_confirmation
+from notifications.usecases import (
+    DEFAULT_CLAIM_TTL,
+    ConfirmationResult,
+    send_dispatch_notice,
+    send_order_confirmation,
+    send_rejection_notice,
+)
+
+# Each event this function takes: the use case that sends its email, and its metric.
+SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
+    OrderCreated: (send_order_confirmation, "ConfirmationEmailSent"),
+    InventoryReservationFailed: (send_rejection_notice, "RejectionEmailSent"),
+    ShipmentDispatched: (send_dispatch_notice, "DispatchEmailSent"),
+}
 
 # A claim outlives its invocation by this much before another may re-take it.
 CLAIM_MARGIN = timedelta(seconds=30)
@@ -39,15 +54,15 @@ def claim_ttl(context: Any) -> timedelta:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = parse_event(event, (OrderCreated, ShipmentDispatched)).detail
+    detail = parse_event(event, tuple(SENDS)).detail
     deps = container()
     deps.settings.require("sender_email")
     assert deps.settings.sender_email is not None
     engine = deps.engine
-    send = send_dispatch_notice if isinstance(detail, ShipmentDispatched) else send_order_confirmation
+    send, metric = SENDS[type(detail)]
     try:
         result = send(
-            detail,  # type: ignore[arg-type]  # parse_event accepted only these two
+            detail,
             NotificationsUnitOfWork(engine),
             SesEmailSender(deps.ses_client, deps.settings.sender_email),
             claim_ttl=claim_ttl(context),
@@ -60,6 +75,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         raise
     if result.sent:
-        metric = "DispatchEmailSent" if isinstance(detail, ShipmentDispatched) else "ConfirmationEmailSent"
         metrics.add_metric(name=metric, unit="Count", value=1)
     return {"orderId": str(result.order_id), "outcome": result.outcome.value, "messageId": result.message_id}
