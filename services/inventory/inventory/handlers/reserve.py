@@ -31,13 +31,13 @@ METRICS = {
 ACCEPTS = (OrderCreated, ShipmentDispatched)
 
 
-def handle(event: dict[str, Any], deps: Container) -> Handled:
+def handle(event: dict[str, Any], deps: Container, context: Any = None) -> Handled:
     """Handle one delivered event with the given parts (the handler's, or a test's)."""
     detail = parse_event(event, ACCEPTS).detail
     if isinstance(detail, ShipmentDispatched):
         return consume(detail, deps)
     assert isinstance(detail, OrderCreated)  # parse_event accepted only ACCEPTS
-    return reserve_order(detail, deps).handled
+    return reserve_order(detail, deps, context).handled
 
 
 def consume(dispatched: ShipmentDispatched, deps: Container) -> Handled:
@@ -49,15 +49,15 @@ def consume(dispatched: ShipmentDispatched, deps: Container) -> Handled:
     return handled
 
 
-def reserve(event: dict[str, Any], deps: Container) -> ReservationResult:
+def reserve(event: dict[str, Any], deps: Container, context: Any = None) -> ReservationResult:
     """Reserve for one delivered ``OrderCreated`` (a test's entry point)."""
-    return reserve_order(parse_event(event, (OrderCreated,)).detail, deps)
+    return reserve_order(parse_event(event, (OrderCreated,)).detail, deps, context)
 
 
-def reserve_order(order: OrderCreated, deps: Container) -> ReservationResult:
+def reserve_order(order: OrderCreated, deps: Container, context: Any = None) -> ReservationResult:
     engine = deps.engine
     result = retry_on_disconnect(lambda: reserve_stock(order, InventoryUnitOfWork(engine)), engine=engine)
-    deps.publish_committed(result.outbox_ids)
+    deps.publish_committed(result.outbox_ids, context)
     logger.info(
         "order handled",
         extra={
@@ -73,6 +73,6 @@ def reserve_order(order: OrderCreated, deps: Container) -> ReservationResult:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    handled = handle(event, container())
+    handled = handle(event, container(), context)
     metrics.add_metric(name=METRICS[handled], unit="Count", value=1)
     return {"handled": handled.value}

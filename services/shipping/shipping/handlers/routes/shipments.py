@@ -51,7 +51,7 @@ def _reply(shipment: Shipment) -> object:
 def _announce(change: ShipmentChange, metric: str) -> None:
     if change.outbox_ids:
         metrics.add_metric(name=metric, unit="Count", value=1)
-        container().publish_committed(change.outbox_ids)
+        container().publish_committed(change.outbox_ids, router.lambda_context)
     logger.info(
         "shipment " + change.shipment.status.value.lower(),
         extra={"order_id": str(change.shipment.order_id), "changed": bool(change.outbox_ids)},
