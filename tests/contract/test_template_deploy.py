@@ -21,10 +21,16 @@ EVENTS = ROOT / "events"
 FUNCTIONS = functions()
 CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
 CONSUMES = {  # the contract's "who consumes what"
-    "InventoryFunction": {"OrderCreated"},
-    "NotificationsFunction": {"OrderCreated"},
+    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
+    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
-    "OrderStatusFunction": {"InventoryReserved", "InventoryReservationFailed", "ShipmentRequested"},
+    "OrderStatusFunction": {
+        "InventoryReserved",
+        "InventoryReservationFailed",
+        "ShipmentRequested",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+    },
 }
 
 
@@ -249,6 +255,7 @@ EXPECTED_GRANTS = {
     "InventoryApiFunction": set(),
     "NotificationsFunction": {("sqs:SendMessage", "NotificationsDLQ"), ("ses:SendEmail", "SesIdentity")},
     "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ"), ("events:PutEvents", "EventBus")},
+    "ShippingApiFunction": {("events:PutEvents", "EventBus")},
 }
 AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",

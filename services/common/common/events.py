@@ -204,7 +204,30 @@ class ShipmentRequested(DomainEvent):
     shipping_address: ShippingAddress
 
 
-OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "REJECTED"]
+class ShipmentDispatched(DomainEvent):
+    """The goods left the warehouse: the shipping service is the authority on that."""
+
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentDispatched"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    items: list[ReservedItem] = Field(min_length=1, max_length=50)
+    carrier: str = Field(min_length=1, max_length=100)
+    tracking_number: str = Field(min_length=1, max_length=100)
+    dispatched_at: UtcDatetime
+
+
+class ShipmentDelivered(DomainEvent):
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentDelivered"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    delivered_at: UtcDatetime
+
+
+OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "SHIPPED", "DELIVERED", "REJECTED"]
 
 
 class OrderStatusChanged(DomainEvent):
@@ -224,6 +247,8 @@ ALL_EVENTS: tuple[type[DomainEvent], ...] = (
     InventoryReservationFailed,
     ShipmentRequested,
     OrderStatusChanged,
+    ShipmentDispatched,
+    ShipmentDelivered,
 )
 
 
