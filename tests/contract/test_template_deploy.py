@@ -359,6 +359,7 @@ PUBLISHES_AS = {  # who may put events with which source (the relay: every publi
     "OrderStatusFunction": {"orders.service"},
     "InventoryFunction": {"inventory.service"},
     "ShippingFunction": {"shipping.service"},
+    "ShippingApiFunction": {"shipping.service"},
     "OutboxRelayFunction": {"orders.service", "inventory.service", "shipping.service"},
 }
 
