@@ -8,8 +8,8 @@ covers tables the migrating user creates in a service's schema in between).
 * In ``eventing`` it may add and mark its own outbox rows (row-level security on
   ``source``: it cannot write, read or mark an event of another service's source) and
   keep its record of processed events.
-* The relay's role reads, claims, marks and prunes every service's outbox rows, and
-  nothing else.
+* The relay's role reads, claims, marks and prunes every service's outbox rows, prunes
+  old processed-event marks, and nothing else.
 
 Roles are cluster-wide in PostgreSQL while the rights are per database: creating a role
 tolerates another session creating it at the same moment, and nothing here drops one.
@@ -47,7 +47,8 @@ ROLES: tuple[ServiceRole, ...] = (
         "outbox_relay",
         None,
         None,
-        processed_events=(),
+        # It prunes processed-event marks past their retention (common.outbox.prune).
+        processed_events=("SELECT", "DELETE"),
         outbox=("SELECT", "UPDATE", "DELETE"),
         every_source=True,
     ),

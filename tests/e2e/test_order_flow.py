@@ -6,7 +6,6 @@ the AWS emulator's own API (boto3, ``/moto-api``) to see emails and queues.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from orderflow import template as tpl
 from orderflow.emulator import function_retries
+from orderflow.ops.dlq import decode as dlq_decode
 from tests.support.local_suite import LocalSuite, wait_for
 
 pytestmark = pytest.mark.db
@@ -86,7 +86,10 @@ def test_a_failing_consumer_retries_then_dead_letters_while_the_flow_goes_on(
 
         def dead_letters() -> list[dict[str, Any]]:
             got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            events = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+            # Lambda's on-failure record, as AWS writes it: the event is its requestPayload.
+            letters = [dlq_decode(m) for m in got.get("Messages", [])]
+            assert all(letter.envelope == "lambda-destination" for letter in letters), letters
+            events = [letter.event for letter in letters if letter.event]
             return [e for e in events if e["detail"]["orderId"] == order_id]
 
         dead = wait_for(dead_letters, bool, 30, "the event in NotificationsFunction-dlq", suite)

@@ -137,3 +137,24 @@ def test_a_table_added_later_to_a_schema_is_the_services_alone(engine, as_role):
 def test_granting_again_is_harmless(engine):
     with engine.begin() as conn:
         assert grants.apply(conn) == [role.name for role in grants.ROLES]
+
+
+def test_the_relay_prunes_as_its_own_role(engine, as_role):
+    """The relay's scheduled run prunes both tables: its role must be allowed to."""
+    from datetime import timedelta
+
+    from common.outbox import prune
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO eventing.processed_events (consumer, event_id, processed_at) "
+                "VALUES ('inventory', gen_random_uuid(), now() - interval '40 days')"
+            )
+        )
+    pruned = prune(
+        as_role("outbox_relay"),
+        outbox_retention=timedelta(days=32),
+        processed_retention=timedelta(days=32),
+    )
+    assert pruned == (0, 1)
