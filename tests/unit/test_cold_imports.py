@@ -104,3 +104,19 @@ def test_a_cold_request_through_the_orders_api_loads_no_openapi_models():
     # Then the route answered and the documentation-only models stayed unloaded
     assert out["result"] == 401
     assert out["loaded"] == []
+
+
+def test_event_and_body_models_are_built_on_first_use_only():
+    # Given a consumer that imported every event model (common.events)
+    out = loaded_after(
+        """
+        from common import events
+
+        before = [events.OrderCreated.__pydantic_complete__, events.ShipmentRequested.__pydantic_complete__]
+        events.OrderCreated.model_json_schema()
+        result = before + [events.OrderCreated.__pydantic_complete__,
+                           events.ShipmentRequested.__pydantic_complete__]
+        """
+    )
+    # Then no validator was built at import; using one model builds that one alone
+    assert out["result"] == [False, False, True, False]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from common import aws
 from common.db import make_engine
 from common.observability import logger
 from common.outbox import publish_committed
@@ -24,17 +25,12 @@ if TYPE_CHECKING:
 
 
 def _client(service: str, settings: Settings) -> Any:
-    # botocore's own session, not boto3.client: any import of boto3 loads s3transfer
-    # (~130 ms of cold start) that no function uses; same client, same credential
-    # chain, same AWS_ENDPOINT_URL handling (boto3.client builds exactly this).
-    import botocore.session
     from botocore.config import Config
 
     # Short timeouts: a slow AWS call must not eat the whole Lambda timeout.
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
-    return botocore.session.get_session().create_client(
-        service, region_name=settings.aws_region, config=config
-    )
+    # Built the way boto3.client builds it, without importing boto3 (see common.aws).
+    return aws.session().create_client(service, region_name=settings.aws_region, config=config)
 
 
 class Container:

@@ -53,10 +53,9 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     )
     engine = create_engine(url, connect_args={"ssl_context": ssl.create_default_context()}, **options)
     if rds_client is None:
-        # botocore, not boto3 (which loads s3transfer); only the RDS Proxy path pays for it
-        import botocore.session
+        from common import aws  # botocore, not boto3; only the RDS Proxy path pays for it
 
-        rds_client = botocore.session.get_session().create_client("rds", region_name=settings.aws_region)
+        rds_client = aws.session().create_client("rds", region_name=settings.aws_region)
 
     @event.listens_for(engine, "do_connect")
     def _iam_auth_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
