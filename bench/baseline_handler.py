@@ -294,7 +294,10 @@ def _publish(db: pg8000.native.Connection, outbox_id: int, detail_json: str) -> 
         import boto3
         from botocore.config import Config
 
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+        # The same client config as common.bootstrap: one attempt, 0.5 s connect, 1 s read.
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=1.0
+        )
         _events = boto3.client("events", region_name=os.environ.get("AWS_REGION"), config=config)
     db.run("BEGIN")
     try:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orderflow.ops import outbox as outbox_ops
+
 
 def _migrate(args: argparse.Namespace) -> int:
     from orderflow.migrate import migrate
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--timeout", type=float, default=60, help="seconds to wait for every order")
     demo.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
     demo.set_defaults(run=_demo)
+    outbox_ops.register(sub)
 
     args, _ = parser.parse_known_args(argv)
     return int(args.run(args))

@@ -327,7 +327,14 @@ def run(options: Options) -> int:
 
         state_file.write_text(
             json.dumps(
-                {"api": api_url, "aws": aws.endpoint, "bus": BUS, "sender": SENDER, "pid": os.getpid()}
+                {
+                    "api": api_url,
+                    "aws": aws.endpoint,
+                    "bus": BUS,
+                    "sender": SENDER,
+                    "pid": os.getpid(),
+                    "database": url,  # for the ops commands (orderflow outbox)
+                }
             )
         )
         stack.callback(lambda: state_file.unlink(missing_ok=True))

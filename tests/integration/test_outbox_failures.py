@@ -34,7 +34,6 @@ pytestmark = [pytest.mark.db, pytest.mark.aws]
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER: dict[str, Any] = json.loads((ROOT / "tests/fixtures/place_order.json").read_text())
-PUBLISH_ATTEMPTS = 3  # the publisher's own retries of refused entries
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "5f1c7a1e-0000-4000-8000-000000000001",
@@ -125,7 +124,7 @@ def flaky_container(catalog: Any, settings: Any, aws: Any, flaky: FlakyEvents) -
     deps = bootstrap.override(
         settings=settings,
         events_client=flaky,
-        publisher=EventBridgePublisher(flaky, aws.name, max_attempts=PUBLISH_ATTEMPTS, base_delay=0.01),
+        publisher=EventBridgePublisher(flaky, aws.name),
     )
     yield deps
     bootstrap.override()
@@ -137,7 +136,7 @@ def flaky_container(catalog: Any, settings: Any, aws: Any, flaky: FlakyEvents) -
 def test_when_put_events_keeps_failing_the_order_is_kept_and_the_relay_publishes_it_once(
     orders_api, flaky_container, flaky, aws, db
 ):
-    # Given EventBridge erroring on every call, for longer than the publisher retries
+    # Given EventBridge erroring on every call
     flaky.raise_calls = 1_000
 
     # When a customer places an order
@@ -146,7 +145,7 @@ def test_when_put_events_keeps_failing_the_order_is_kept_and_the_relay_publishes
     # Then the order is stored and confirmed, and nothing reached the bus
     assert placed.status == 201, placed.body
     order_id = placed.body["orderId"]
-    assert flaky.calls == PUBLISH_ATTEMPTS
+    assert flaky.calls == 1  # one attempt: the SDK and the fast path retry nothing
     assert published_per_order(aws) == Counter()
     assert scalar(db, "SELECT count(*) FROM orders.orders WHERE order_id = :id", id=order_id) == 1
     assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 1
@@ -155,11 +154,11 @@ def test_when_put_events_keeps_failing_the_order_is_kept_and_the_relay_publishes
 
     # When EventBridge recovers and the relay runs
     flaky.raise_calls = 0
-    assert run_relay_function() == {"published": 1, "failed": 0}
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
 
     # Then the event is on the bus exactly once, and a second run publishes nothing
     assert published_per_order(aws) == Counter({order_id: 1})
-    assert run_relay_function() == {"published": 0, "failed": 0}
+    assert run_relay_function() == {"published": 0, "failed": 0, "parked": 0}
     assert published_per_order(aws) == Counter()
     assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 0
 
@@ -171,12 +170,12 @@ def test_while_put_events_still_fails_the_relay_leaves_the_rows_for_later(
     order_id = orders_api.post("/orders", ORDER).body["orderId"]
 
     # When the relay runs while EventBridge is still down
-    assert run_relay_function() == {"published": 0, "failed": 1}
+    assert run_relay_function() == {"published": 0, "failed": 1, "parked": 0}
     assert scalar(db, "SELECT attempts FROM eventing.outbox") == 2
 
     # Then the row waits, and goes out once EventBridge is back
     flaky.raise_calls = 0
-    assert run_relay_function() == {"published": 1, "failed": 0}
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
     assert published_per_order(aws) == Counter({order_id: 1})
 
 
@@ -195,7 +194,15 @@ def _pending_orders(orders_api: Any, flaky: FlakyEvents, n: int) -> list[str]:
     return ids
 
 
-def test_refused_entries_are_retried_by_the_publisher(orders_api, flaky_container, flaky, aws, db):
+def make_due(db: str) -> None:
+    """Time passes: every backed-off row is due now (as it would be a run or two later)."""
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE eventing.outbox SET next_attempt_at = now() WHERE published_at IS NULL"))
+    engine.dispose()
+
+
+def test_a_refused_entry_backs_off_while_the_others_go_out(orders_api, flaky_container, flaky, aws, db):
     # Given four orders whose events are unsent
     ids = _pending_orders(orders_api, flaky, 4)
     calls_before = flaky.calls
@@ -204,46 +211,36 @@ def test_refused_entries_are_retried_by_the_publisher(orders_api, flaky_containe
     flaky.refuse_entries = 1
     result = run_relay_function()
 
-    # Then only the refused entry was sent again, and every event is on the bus once
-    assert result == {"published": 4, "failed": 0}
-    assert flaky.calls - calls_before == 2
-    assert published_per_order(aws) == Counter(dict.fromkeys(ids, 1))
-    assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 0
+    # Then three went out in one call, and the refused row waits out its backoff
+    assert result == {"published": 3, "failed": 1, "parked": 0}
+    assert flaky.calls - calls_before == 1
+    assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 1
+    assert scalar(
+        db,
+        "SELECT next_attempt_at > now() AND next_attempt_at <= now() + interval '60 seconds' "
+        "AND last_error LIKE 'InternalFailure%' FROM eventing.outbox WHERE published_at IS NULL",
+    )
+    assert run_relay_function() == {"published": 0, "failed": 0, "parked": 0}
+
+    # And once it is due, the next run publishes it: each order's event exactly once in all
+    first = published_per_order(aws)
+    make_due(db)
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
+    assert first + published_per_order(aws) == Counter(dict.fromkeys(ids, 1))
 
 
-def test_entries_refused_past_the_publishers_retries_are_left_for_the_relay(
-    orders_api, flaky_container, flaky, aws, db
-):
-    # Given five orders whose events are unsent
-    ids = _pending_orders(orders_api, flaky, 5)
-
-    # When PutEvents refuses all five entries on each attempt but the last, which
-    # accepts three (FlakyEvents refuses the first N entries it sees)
-    flaky.refuse_entries = 5 * (PUBLISH_ATTEMPTS - 1) + 2
-    first = run_relay_function()
-
-    # Then three went out and two stay in the outbox with their error recorded
-    assert first == {"published": 3, "failed": 2}
-    assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 2
-    assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE last_error LIKE 'InternalFailure%'") == 2
-    after_first = published_per_order(aws)
-    assert sum(after_first.values()) == 3 and set(after_first.values()) == {1}
-
-    # And the next run publishes the other two: each order's event exactly once in all
-    assert run_relay_function() == {"published": 2, "failed": 0}
-    assert after_first + published_per_order(aws) == Counter(dict.fromkeys(ids, 1))
-
-
-def test_an_entry_refused_once_at_publish_after_commit_still_goes_out_once(
+def test_an_entry_refused_at_publish_after_commit_goes_out_once_through_the_relay(
     orders_api, flaky_container, flaky, aws, db
 ):
     flaky.refuse_entries = 1
     placed = orders_api.post("/orders", ORDER)
 
     assert placed.status == 201
+    assert published_per_order(aws) == Counter()
+    make_due(db)
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
     assert published_per_order(aws) == Counter({placed.body["orderId"]: 1})
-    assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 0
-    assert run_relay_function() == {"published": 0, "failed": 0}
+    assert run_relay_function() == {"published": 0, "failed": 0, "parked": 0}
 
 
 # --- (c) relays racing -------------------------------------------------------------------------
@@ -392,7 +389,7 @@ def _container_process(
         flaky = FlakyEvents(None)
         flaky.raise_calls = 1_000_000
         engine = create_engine(url, pool_size=1, max_overflow=0)
-        publisher = EventBridgePublisher(flaky, deps["settings"].event_bus_name, base_delay=0.001)
+        publisher = EventBridgePublisher(flaky, deps["settings"].event_bus_name)
         bootstrap.override(events_client=flaky, engine=engine, publisher=publisher, **deps)
         from orders.handlers.api import handler
 
@@ -458,7 +455,7 @@ def test_twenty_concurrent_requests_with_one_key_make_one_order_and_one_event(
     assert scalar(db, "SELECT count(*) FROM orders.orders") == 1
     assert scalar(db, "SELECT count(*) FROM orders.order_items") == len(ORDER["items"])
     assert scalar(db, "SELECT count(*) FROM eventing.outbox") == 1
-    assert run_relay_function() == {"published": 1, "failed": 0}
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
     assert published_per_order(aws) == Counter({order_id: 1})
 
 
@@ -483,5 +480,5 @@ def test_concurrent_requests_with_one_key_and_two_bodies_make_one_order(
             assert status == 409 and body["error"]["code"] == "IDEMPOTENCY_KEY_REUSED", body
     assert len({body["orderId"] for status, body in results if status == 201}) == 1
     assert scalar(db, "SELECT count(*) FROM orders.orders") == 1
-    assert run_relay_function() == {"published": 1, "failed": 0}
+    assert run_relay_function() == {"published": 1, "failed": 0, "parked": 0}
     assert sum(published_per_order(aws).values()) == 1

@@ -7,6 +7,7 @@ consumer is stood in for by a queue, as ``orderflow local`` does.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class FlakyEvents:
         self._real = real
         self.raise_calls = 0  # the next N put_events calls raise
         self.refuse_entries = 0  # the next N entries get an error result
+        self.refuse_code = "InternalFailure"
+        self.refuse_fraction = 0.0  # each entry refused with this probability (refuse_code)
         self.calls = 0
 
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,9 +75,9 @@ class FlakyEvents:
         results: list[dict[str, Any]] = [{} for _ in Entries]
         send = []
         for i, entry in enumerate(Entries):
-            if self.refuse_entries > 0:
-                self.refuse_entries -= 1
-                results[i] = {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
+            if self.refuse_entries > 0 or random.random() < self.refuse_fraction:
+                self.refuse_entries = max(0, self.refuse_entries - 1)
+                results[i] = {"ErrorCode": self.refuse_code, "ErrorMessage": "injected"}
             else:
                 send.append((i, entry))
         if send:

@@ -24,11 +24,31 @@ if TYPE_CHECKING:
     from common.auth import TokenVerifier
 
 
+# (connect, read) timeouts in seconds per AWS service, with ONE attempt per call
+# (botocore's ``total_max_attempts`` counts them all; ``max_attempts`` would count
+# retries). PutEvents and SendEmail are not idempotent: a retried timeout can
+# publish or send twice. The outbox relay (and Lambda's retries) retry instead,
+# and the timeouts multiply with nothing, so one call lasts at most their sum.
+CLIENT_TIMEOUTS = {"events": (0.5, 1.0), "sesv2": (1.0, 3.0)}
+DEFAULT_TIMEOUTS = (2.0, 5.0)
+# What publishing right after a commit may spend at most, and what it leaves of
+# the invocation's remaining time.
+FAST_PATH_BUDGET_S = 1.8  # one PutEvents call (1.5 s at most) and two short transactions
+FAST_PATH_MARGIN_S = 1.0
+
+
+def call_bound_s(service: str) -> float:
+    """The longest one call of ``service``'s client can take."""
+    return sum(CLIENT_TIMEOUTS.get(service, DEFAULT_TIMEOUTS))
+
+
 def _client(service: str, settings: Settings) -> Any:
     from botocore.config import Config
 
-    # Short timeouts: a slow AWS call must not eat the whole Lambda timeout.
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    connect, read = CLIENT_TIMEOUTS.get(service, DEFAULT_TIMEOUTS)
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=connect, read_timeout=read
+    )
     # Built the way boto3.client builds it, without importing boto3 (see common.aws).
     return aws.session().create_client(service, region_name=settings.aws_region, config=config)
 
@@ -61,7 +81,9 @@ class Container:
     def publisher(self) -> EventBridgePublisher:
         self.settings.require("event_bus_name")
         assert self.settings.event_bus_name is not None
-        return EventBridgePublisher(self.events_client, self.settings.event_bus_name)
+        return EventBridgePublisher(
+            self.events_client, self.settings.event_bus_name, call_bound_s=call_bound_s("events")
+        )
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -72,18 +94,24 @@ class Container:
         assert s.jwks_url and s.jwt_issuer and s.jwt_audience
         return TokenVerifier(s.jwks_url, s.jwt_issuer, s.jwt_audience)
 
-    def publish_committed(self, outbox_ids: Sequence[int]) -> None:
+    def publish_committed(self, outbox_ids: Sequence[int], context: Any = None) -> None:
         """Publish outbox rows this function has just committed, at once.
 
-        The scheduled relay stays the safety net: if publishing fails, or the
-        function has no ``EVENT_BUS_NAME``, the rows wait for it.
+        Spends at most ``FAST_PATH_BUDGET_S``, and never more than the invocation's
+        remaining time (``context``) minus ``FAST_PATH_MARGIN_S``. The scheduled relay
+        stays the safety net: if publishing fails or has no time, or the function
+        has no ``EVENT_BUS_NAME``, the rows wait for it.
         """
         if not outbox_ids:
             return
         if not self.settings.event_bus_name:
             logger.warning("EVENT_BUS_NAME is not set: the outbox relay will publish")
             return
-        publish_committed(self.engine, self.publisher, outbox_ids)
+        budget = FAST_PATH_BUDGET_S
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            budget = min(budget, remaining() / 1000 - FAST_PATH_MARGIN_S)
+        publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
 
 
 _container: Container | None = None

@@ -5,6 +5,11 @@
   auth token for every new connection (tokens live 15 minutes, so one is minted in
   the connect hook, never baked into the URL) and TLS required.
 
+Every connection starts with ``statement_timeout``, ``lock_timeout`` and
+``idle_in_transaction_session_timeout`` (settings) as startup parameters, not
+``SET`` statements, which would pin an RDS Proxy session; template.yaml's proxy
+``InitQuery`` sets the same defaults on the proxy's own connections.
+
 The pool holds one connection and no overflow: a Lambda container serves one
 request at a time, and RDS Proxy does the pooling across containers.
 """
@@ -40,8 +45,9 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         "pool_recycle": POOL_RECYCLE_SECONDS,
         "pool_timeout": 10,
     }
+    connect_args: dict[str, Any] = {"startup_params": {"options": session_options(settings)}}
     if settings.database_url:
-        return create_engine(settings.database_url, **options)
+        return create_engine(settings.database_url, connect_args=connect_args, **options)
 
     settings.require("db_host", "db_name", "db_user")
     url = URL.create(
@@ -51,7 +57,8 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         port=settings.db_port,
         database=settings.db_name,
     )
-    engine = create_engine(url, connect_args={"ssl_context": ssl.create_default_context()}, **options)
+    connect_args["ssl_context"] = ssl.create_default_context()
+    engine = create_engine(url, connect_args=connect_args, **options)
     if rds_client is None:
         from common import aws  # botocore, not boto3; only the RDS Proxy path pays for it
 
@@ -64,6 +71,17 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         )
 
     return engine
+
+
+def session_options(settings: Settings) -> str:
+    """The libpq ``options`` startup parameter carrying the connection's time limits."""
+    return " ".join(
+        [
+            f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            f"-c lock_timeout={settings.db_lock_timeout_ms}",
+            f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}",
+        ]
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:

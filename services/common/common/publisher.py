@@ -1,16 +1,37 @@
-"""EventBridge publisher adapter: batches of at most 10, partial failures retried."""
+"""EventBridge publisher adapter: one PutEvents attempt per batch of at most 10.
+
+It never retries by itself: the outbox decides what happens to each entry it
+could not publish (per-row backoff, parking, or the next relay run), and the
+boto3 client it is given makes one attempt per call (``total_max_attempts=1``),
+so a call whose outcome is unknown is never repeated inside one invocation.
+"""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.observability import logger
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
+# PutEvents refuses a request over 256 KiB (entries counted as AWS documents it).
+MAX_REQUEST_BYTES = 256 * 1024
+
+# Entry or call error codes that no retry can cure: the row is parked for an operator.
+PERMANENT_ERRORS = frozenset(
+    {
+        "EntryTooLarge",  # ours: checked before sending
+        "MalformedDetail",
+        "InvalidArgument",
+        "ValidationException",
+        "AccessDeniedException",
+        "NotAuthorizedForSourceException",
+        "NotAuthorizedForDetailTypeException",
+        "ResourceNotFoundException",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +43,11 @@ class OutgoingEvent:
     detail_type: str
     detail: str  # JSON text
     correlation_id: str | None = None
+    trace_header: str | None = None
+
+    def size(self) -> int:
+        """The entry's size as EventBridge counts it (Time counts 14 bytes)."""
+        return 14 + len(self.source.encode()) + len(self.detail_type.encode()) + len(self.detail.encode())
 
 
 @dataclass(frozen=True)
@@ -30,85 +56,149 @@ class FailedEvent:
     error_code: str
     error_message: str
 
+    @property
+    def permanent(self) -> bool:
+        return self.error_code in PERMANENT_ERRORS
 
-class PublishError(RuntimeError):
-    """Some events could not be published after every retry."""
 
-    def __init__(self, failed: list[FailedEvent], published: list[OutgoingEvent]) -> None:
-        self.failed = failed
-        self.published = published
-        codes = sorted({f.error_code for f in failed})
-        super().__init__(f"{len(failed)} event(s) not published ({', '.join(codes)})")
+@dataclass
+class PutResult:
+    """What one ``put`` did with each event.
+
+    ``refused``: EventBridge (or the size check) answered with an error for the entry.
+    ``call_failed``: the whole call failed (network, timeout, throttling, 5xx): the
+    outcome is unknown or transient, and EventBridge is probably unwell.
+    ``unsent``: never sent (a call before failed, or the time budget ran out).
+    """
+
+    published: list[OutgoingEvent] = field(default_factory=list)
+    refused: list[FailedEvent] = field(default_factory=list)
+    call_failed: list[FailedEvent] = field(default_factory=list)
+    unsent: list[OutgoingEvent] = field(default_factory=list)
 
 
 class EventBridgePublisher:
-    """Puts events on one bus.
+    """Puts events on one bus, ``call_bound_s`` being the longest one call can take
+    (the client's connect + read timeouts with a single attempt).
 
-    PutEvents can accept some entries of a call and refuse others
-    (``FailedEntryCount``): only the refused entries are sent again, with jittered
-    exponential backoff. A call that raises (throttling, network) counts as every
-    entry of that call failing; boto3 has already retried it per its retry mode.
+    Up to ``concurrency`` calls are in flight at once (boto3 clients are thread-safe):
+    a call's time is mostly waiting on the network, so a backlog drains that many
+    times faster than call after call. Calls go in waves; after a wave with a failed
+    call, later batches stay unsent.
     """
 
-    def __init__(self, client: Any, bus_name: str, *, max_attempts: int = 3, base_delay: float = 0.1) -> None:
+    def __init__(
+        self, client: Any, bus_name: str, *, call_bound_s: float = 1.5, concurrency: int = 4
+    ) -> None:
         self._client = client
         self._bus_name = bus_name
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
+        self.call_bound_s = call_bound_s
+        self._concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
 
-    def publish(self, events: Sequence[OutgoingEvent]) -> None:
-        published: list[OutgoingEvent] = []
-        failed: list[FailedEvent] = []
-        for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
-            ok, bad = self._publish_batch(list(events[start : start + MAX_ENTRIES_PER_CALL]))
-            published += ok
-            failed += bad
-        if failed:
-            raise PublishError(failed, published)
+    def put(
+        self, events: Sequence[OutgoingEvent], *, time_left: Callable[[], float] | None = None
+    ) -> PutResult:
+        """One PutEvents call per batch, while ``time_left()`` (seconds) allows one more.
 
-    def _publish_batch(self, pending: list[OutgoingEvent]) -> tuple[list[OutgoingEvent], list[FailedEvent]]:
-        published: list[OutgoingEvent] = []
-        failures: list[FailedEvent] = []
-        for attempt in range(1, self._max_attempts + 1):
-            failures = self._put(pending, published)
-            if not failures:
-                break
-            pending = [f.event for f in failures]
-            if attempt < self._max_attempts:
-                delay = self._base_delay * 2 ** (attempt - 1) * (1 + random.random())
-                logger.warning(
-                    "PutEvents refused entries; retrying them",
-                    extra={
-                        "failed": len(failures),
-                        "attempt": attempt,
-                        "codes": sorted({f.error_code for f in failures}),
-                    },
+        After a call fails as a whole, the remaining batches are left unsent: the
+        next relay run tries them, rather than this one hammering a sick endpoint.
+        """
+        result = PutResult()
+        sendable: list[OutgoingEvent] = []
+        for e in events:
+            if e.size() > MAX_REQUEST_BYTES:
+                result.refused.append(
+                    FailedEvent(e, "EntryTooLarge", f"entry is {e.size()} bytes (max 256 KiB)")
                 )
-                time.sleep(delay)
-        return published, failures
+            else:
+                sendable.append(e)
+        batches = _batches(sendable)
+        for start in range(0, len(batches), self._concurrency):
+            if time_left is not None and time_left() < self.call_bound_s:
+                result.unsent += [e for b in batches[start:] for e in b]
+                break
+            wave = batches[start : start + self._concurrency]
+            outcomes = self._wave(wave)
+            for answered, failed in outcomes:
+                result.published += answered.published
+                result.refused += answered.refused
+                result.call_failed += failed
+            if any(failed for _, failed in outcomes):
+                result.unsent += [e for b in batches[start + len(wave) :] for e in b]
+                break
+        return result
 
-    def _put(self, batch: list[OutgoingEvent], published: list[OutgoingEvent]) -> list[FailedEvent]:
-        entries = [
-            {
+    def _wave(self, wave: list[list[OutgoingEvent]]) -> list[tuple[PutResult, list[FailedEvent]]]:
+        def one(batch: list[OutgoingEvent]) -> tuple[PutResult, list[FailedEvent]]:
+            answered = PutResult()
+            return answered, self._call(batch, answered)
+
+        if len(wave) == 1:
+            return [one(wave[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="put-events")
+        return list(self._pool.map(one, wave))
+
+    def _call(self, batch: list[OutgoingEvent], result: PutResult) -> list[FailedEvent]:
+        """One call; per-entry outcomes go into ``result``; returns the whole-call failures."""
+        entries = []
+        for e in batch:
+            entry = {
                 "EventBusName": self._bus_name,
                 "Source": e.source,
                 "DetailType": e.detail_type,
                 "Detail": e.detail,
             }
-            for e in batch
-        ]
+            if e.trace_header:
+                entry["TraceHeader"] = e.trace_header
+            entries.append(entry)
         try:
             response = self._client.put_events(Entries=entries)
         except Exception as exc:  # botocore errors: the whole call failed
-            logger.warning("PutEvents call failed", extra={"error": repr(exc)})
-            return [FailedEvent(e, type(exc).__name__, str(exc)) for e in batch]
-        failures: list[FailedEvent] = []
-        for event, result in zip(batch, response.get("Entries", []), strict=False):
-            if result.get("ErrorCode"):
-                failures.append(FailedEvent(event, result["ErrorCode"], result.get("ErrorMessage", "")))
+            code = _error_code(exc)
+            if code in PERMANENT_ERRORS and len(batch) > 1:
+                # One bad entry can fail a whole call: find it by sending each alone.
+                failed: list[FailedEvent] = []
+                for e in batch:
+                    failed += self._call([e], result)
+                return failed
+            if code in PERMANENT_ERRORS:
+                result.refused.append(FailedEvent(batch[0], code, str(exc)[:500]))
+                return []
+            logger.warning("PutEvents call failed", extra={"error": code, "entries": len(batch)})
+            return [FailedEvent(e, code, str(exc)[:500]) for e in batch]
+        answers = response.get("Entries", [])
+        for event, answer in zip(batch, answers, strict=False):
+            if answer.get("ErrorCode"):
+                result.refused.append(FailedEvent(event, answer["ErrorCode"], answer.get("ErrorMessage", "")))
             else:
-                published.append(event)
+                result.published.append(event)
         # Defensive: a response with fewer results than entries leaves the rest unknown.
-        unanswered = batch[len(response.get("Entries", [])) :]
-        failures += [FailedEvent(e, "NoResult", "no result for entry") for e in unanswered]
-        return failures
+        result.refused += [FailedEvent(e, "NoResult", "no result for entry") for e in batch[len(answers) :]]
+        return []
+
+
+def _batches(events: list[OutgoingEvent]) -> list[list[OutgoingEvent]]:
+    """At most 10 entries and 256 KiB per call, in order."""
+    batches: list[list[OutgoingEvent]] = []
+    current: list[OutgoingEvent] = []
+    size = 0
+    for e in events:
+        if current and (len(current) == MAX_ENTRIES_PER_CALL or size + e.size() > MAX_REQUEST_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(e)
+        size += e.size()
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__

@@ -32,6 +32,18 @@ class Settings(BaseModel):
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
     sender_email: str | None = Field(default=None, alias="SENDER_EMAIL")
     service_name: str = Field(default="orderflow", alias="POWERTOOLS_SERVICE_NAME")
+    # Every connection's server-side limits (milliseconds; 0 disables), so that no bug
+    # can pin a proxy connection for minutes.
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0, alias="DB_STATEMENT_TIMEOUT_MS")
+    db_lock_timeout_ms: int = Field(default=5_000, ge=0, alias="DB_LOCK_TIMEOUT_MS")
+    db_idle_in_transaction_timeout_ms: int = Field(
+        default=10_000, ge=0, alias="DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"
+    )
+    # Retention of published outbox rows and consumers' processed-event marks: past the
+    # bus archive's 30 days plus EventBridge's 24 h of retries, so that a replay from the
+    # archive is still recognised as a duplicate.
+    outbox_retention_days: float = Field(default=32, gt=0, alias="OUTBOX_RETENTION_DAYS")
+    processed_events_retention_days: float = Field(default=32, gt=0, alias="PROCESSED_EVENTS_RETENTION_DAYS")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -27,13 +27,13 @@ METRICS = {
 }
 
 
-def reserve(event: dict[str, Any], deps: Container) -> ReservationResult:
+def reserve(event: dict[str, Any], deps: Container, context: Any = None) -> ReservationResult:
     """Handle one delivered event with the given parts (the handler's, or a test's)."""
     received = parse_event(event, (OrderCreated,))
     order = received.detail
     engine = deps.engine
     result = retry_on_disconnect(lambda: reserve_stock(order, InventoryUnitOfWork(engine)), engine=engine)
-    deps.publish_committed(result.outbox_ids)
+    deps.publish_committed(result.outbox_ids, context)
     logger.info(
         "order handled",
         extra={
@@ -49,6 +49,6 @@ def reserve(event: dict[str, Any], deps: Container) -> ReservationResult:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    result = reserve(event, container())
+    result = reserve(event, container(), context)
     metrics.add_metric(name=METRICS[result.handled], unit="Count", value=1)
     return {"handled": result.handled.value}

@@ -10,8 +10,15 @@ from notifications.domain.confirmation import ConfirmationEmail
 class SesEmailSender:
     """Sends through an injected ``sesv2`` client from the verified ``sender`` identity.
 
-    The client's own retry mode (standard, set in the composition root) retries
-    throttling and transient errors; anything it gives up on is raised.
+    One send per call: the composition root gives the client a single attempt
+    (``total_max_attempts=1``) and 1 s connect / 3 s read timeouts, because SES takes
+    no idempotency key and an SDK retry of a send that timed out can deliver the
+    email twice within one invocation. Any failure, a timeout included, is raised.
+
+    A timed-out send has an unknown outcome. The stated choice is at-least-once: the
+    use case releases its claim and re-raises, so Lambda's retry sends again (a
+    second receipt is better than none). tests/integration/test_ses_bounded.py
+    proves at most one message per invocation attempt.
     """
 
     def __init__(self, client: Any, sender: str) -> None:

@@ -126,7 +126,7 @@ def post_order():
         metrics.add_metric(name="OrderPlaced", unit="Count", value=1)
         # After the commit, at once; if this fails the client still gets its 201
         # and the row waits for the relay.
-        container().publish_committed(placed.outbox_ids)
+        container().publish_committed(placed.outbox_ids, app.lambda_context)
     order = placed.order
     logger.info("order placed", extra={"order_id": str(order.order_id), "new": bool(placed.outbox_ids)})
     return json_response(

@@ -46,7 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             extra={"event_id": received.id},
         )
         raise
-    deps.publish_committed(update.outbox_ids)
+    deps.publish_committed(update.outbox_ids, context)
     if update.duplicate:
         logger.info("event already handled")
     elif update.conflict:

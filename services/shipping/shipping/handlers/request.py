@@ -26,7 +26,7 @@ METRICS = {
 }
 
 
-def request(event: dict[str, Any], deps: Container) -> ShipmentResult:
+def request(event: dict[str, Any], deps: Container, context: Any = None) -> ShipmentResult:
     """Handle one delivered event with the given parts (the handler's, or a test's)."""
     received = parse_event(event, (InventoryReserved,))
     reserved = received.detail
@@ -34,7 +34,7 @@ def request(event: dict[str, Any], deps: Container) -> ShipmentResult:
     result = retry_on_disconnect(
         lambda: request_shipment(reserved, ShippingUnitOfWork(engine)), engine=engine
     )
-    deps.publish_committed(result.outbox_ids)
+    deps.publish_committed(result.outbox_ids, context)
     logger.info(
         "reserved order handled",
         extra={
@@ -50,6 +50,6 @@ def request(event: dict[str, Any], deps: Container) -> ShipmentResult:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    result = request(event, container())
+    result = request(event, container(), context)
     metrics.add_metric(name=METRICS[result.handled], unit="Count", value=1)
     return {"handled": result.handled.value}

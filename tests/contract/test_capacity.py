@@ -1,0 +1,83 @@
+"""template.yaml's capacity and outbox guards: consumers capped, the proxy failing fast,
+the outbox's health alarmed, retention outliving the archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from common.settings import Settings
+from orderflow.template import load
+
+CONSUMERS = {
+    "OrderStatusFunction": "OrderStatusConcurrency",
+    "InventoryFunction": "InventoryConcurrency",
+    "NotificationsFunction": "NotificationsConcurrency",
+    "ShippingFunction": "ShippingConcurrency",
+}
+LAMBDA_MAX_EVENT_AGE_S = 6 * 3600
+
+
+def resources() -> dict[str, Any]:
+    return load()["Resources"]
+
+
+def function_timeout(logical_id: str) -> int:
+    doc = load()
+    props = doc["Resources"][logical_id]["Properties"]
+    return int(props.get("Timeout", doc["Globals"]["Function"]["Timeout"]))
+
+
+@pytest.mark.parametrize("logical_id", sorted(CONSUMERS))
+def test_every_consumer_has_a_reserved_concurrency_parameter_with_a_sound_default(logical_id):
+    doc = load()
+    param = CONSUMERS[logical_id]
+    props = doc["Resources"][logical_id]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": param}
+    spec = doc["Parameters"][param]
+    assert spec["Type"] == "Number" and 1 <= spec["Default"] <= 50 and spec["MinValue"] >= 1
+    # A throttled asynchronous invocation waits for Lambda's retries, which last longer
+    # than the rule's own retries: the event must not be dropped by the function's config.
+    invoke = props["EventInvokeConfig"]
+    assert invoke.get("MaximumEventAgeInSeconds", LAMBDA_MAX_EVENT_AGE_S) == LAMBDA_MAX_EVENT_AGE_S
+    assert invoke["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_the_consumers_together_leave_the_api_headroom_under_the_default_account_limit():
+    doc = load()
+    reserved = sum(doc["Parameters"][p]["Default"] for p in CONSUMERS.values())
+    relay = doc["Resources"]["OutboxRelayFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    # 1,000 is Lambda's default account concurrency; Lambda keeps 100 unreserved.
+    assert reserved + relay <= 100
+
+
+def test_the_proxy_borrow_timeout_is_shorter_than_every_function_timeout():
+    pool = resources()["DbProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
+    timeouts = [
+        function_timeout(k) for k, r in resources().items() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    assert 0 < pool["ConnectionBorrowTimeout"] < min(timeouts)
+    for limit in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"):
+        assert limit in pool["InitQuery"]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "threshold"),
+    [("OutboxAgeAlarm", "OutboxOldestUnpublishedAge", 300), ("OutboxParkedAlarm", "OutboxParkedRows", 0)],
+)
+def test_the_outbox_health_is_alarmed_to_the_alarm_topic(alarm, metric, threshold):
+    props = resources()[alarm]["Properties"]
+    assert props["Namespace"] == "Orderflow" and props["MetricName"] == metric
+    assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["Dimensions"] == [{"Name": "service", "Value": "outbox-relay"}]
+    relay_env = resources()["OutboxRelayFunction"]["Properties"]["Environment"]["Variables"]
+    assert relay_env["POWERTOOLS_SERVICE_NAME"] == "outbox-relay"
+    assert props["AlarmActions"] == resources()["ShippingDLQAlarm"]["Properties"]["AlarmActions"]
+
+
+def test_retention_defaults_outlive_the_archive_and_eventbridges_retry_window():
+    archive_days = resources()["EventArchive"]["Properties"]["RetentionDays"]
+    defaults = Settings()
+    assert defaults.processed_events_retention_days > archive_days + 1
+    assert defaults.outbox_retention_days > archive_days + 1
