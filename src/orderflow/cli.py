@@ -1,4 +1,6 @@
-"""The ``orderflow`` command."""
+"""Orderflow's command line: run the suite on this machine (local), call one function
+(invoke), mint dev tokens (token), migrate a database (migrate), and operate a running
+suite or a deployed stack (dlq, replay, outbox, journey)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,10 @@ def _migrate(args: argparse.Namespace) -> int:
         for schema in migrate(target):
             print(f"migrated schema {schema}")
     except Exception as exc:  # a clear line, not a traceback, for the usual mistakes
-        print(f"orderflow migrate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"orderflow migrate: {one_line(exc)} (check DATABASE_URL and that the server is up)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -65,10 +70,18 @@ def _invoke(args: argparse.Namespace) -> int:
         print(f"orderflow invoke: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
     try:
-        overrides = json.loads(Path(args.env_vars).read_text()) if args.env_vars else None
+        overrides = json.loads(Path(args.env_vars).read_text()) if args.env_vars else {}
+        overrides.setdefault("Parameters", {})
+        if args.local:
+            overrides["Parameters"].update(_local_suite_environment(_state_dir(args)))
+        if not any(k in os.environ or k in overrides["Parameters"] for k in ("AWS_ACCESS_KEY_ID",)):
+            # As sam local invoke: the function gets credentials; dummy ones unless real ones are set.
+            from orderflow.emulator import CREDENTIALS
+
+            overrides["Parameters"].update(CREDENTIALS)
         spec = spec_for(args.function_id, template, overrides)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"orderflow invoke: {exc}", file=sys.stderr)
+        print(f"orderflow invoke: {one_line(exc)}", file=sys.stderr)
         return 2
     built = is_build_output(template)
     python = sys.executable
@@ -84,12 +97,84 @@ def _invoke(args: argparse.Namespace) -> int:
     try:
         result = function.invoke(event)
     except InvokeError as exc:
-        print(json.dumps(exc.payload, indent=2))
+        # Lambda's error document; its stack trace only when asked for.
+        shown = ("errorMessage", "errorType", *(("stackTrace",) if getattr(args, "debug", False) else ()))
+        payload = {k: exc.payload[k] for k in shown if k in exc.payload}
+        print(json.dumps(payload, indent=2))
         return 1
     finally:
         function.stop()
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    from orderflow.local import STATE_DIR
+
+    return Path(args.state_dir).resolve() if getattr(args, "state_dir", None) else STATE_DIR
+
+
+def _local_suite_environment(state_dir: Path) -> dict[str, str]:
+    """What a function needs to reach the running local suite's database and emulator."""
+    state = read_state(state_dir)
+    from orderflow import devauth, emulator
+
+    return {
+        "DATABASE_URL": state["database"],
+        "AWS_ENDPOINT_URL": state["aws"],
+        "AWS_REGION": emulator.REGION,
+        "AWS_DEFAULT_REGION": emulator.REGION,
+        **emulator.CREDENTIALS,
+        "EVENT_BUS_NAME": state["bus"],
+        "SENDER_EMAIL": state["sender"],
+        "JWKS_URL": f"{state['api']}/.well-known/jwks.json",
+        "JWT_ISSUER": devauth.ISSUER,
+        "JWT_AUDIENCE": devauth.AUDIENCE,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+class CommandError(Exception):
+    """A reason a command cannot go on, shown as one line."""
+
+
+def read_state(state_dir: Path) -> dict[str, Any]:
+    """The running local suite's state file, or a clear error saying how to start one."""
+    import json
+
+    path = state_dir / "local.json"
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CommandError(
+            f"no local suite is running from {state_dir}: start one with `./dev run` (orderflow local)"
+        ) from None
+    except ValueError:
+        raise CommandError(f"{path} is not readable JSON: stop the suite and start it again") from None
+    if "database" not in state:
+        raise CommandError(f"{path} was written by an older orderflow local: restart the suite")
+    return state
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line a person can act on: no quotes, no driver chatter."""
+    import urllib.error
+
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        reason = exc.reason
+        return f"cannot connect: {getattr(reason, 'strerror', None) or reason}"
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError: the driver's own error
+    if orig is not None:
+        exc = orig
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], dict) and "M" in args[0]:  # pg8000: the server's message
+        return str(args[0]["M"])
+    text = str(exc).split("\n")[0].strip() or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return text
 
 
 def _default_template() -> Path:
@@ -123,6 +208,13 @@ def _token(args: argparse.Namespace) -> int:
     from orderflow.local import STATE_DIR
 
     state_dir = Path(args.state_dir).resolve() if args.state_dir else STATE_DIR
+    if args.state_dir and not state_dir.is_dir():
+        # A new key there would sign tokens no running suite accepts.
+        print(
+            f"orderflow token: no state folder {state_dir}: give the --state-dir the suite runs with",
+            file=sys.stderr,
+        )
+        return 2
     print(devauth.token(state_dir, sub=args.sub, email=args.email, admin=args.admin))
     return 0
 
@@ -135,12 +227,13 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         return run(state_dir, api=args.api, aws=args.aws, timeout_s=args.timeout)
     except (DemoError, OSError) as exc:
-        print(f"orderflow demo: {exc}", file=sys.stderr)
+        print(f"orderflow demo: {one_line(exc)} (is `orderflow local` running there?)", file=sys.stderr)
         return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and stack traces")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("migrate", help="apply every service's migrations to DATABASE_URL").set_defaults(
@@ -156,6 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", "-e", required=True, help="event JSON file (- for stdin)")
     invoke.add_argument("--env-vars", "-n", help="JSON of environment overrides (sam's format)")
     invoke.add_argument("--template", "-t", help="default: .aws-sam/build/template.yaml if built")
+    invoke.add_argument(
+        "--local",
+        action="store_true",
+        help="use the running local suite's database, emulator and bus (from its state folder)",
+    )
+    invoke.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
+    invoke.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the stack trace of an error too",
+    )
     invoke.set_defaults(run=_invoke)
     local = sub.add_parser("local", help="run the whole suite on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
@@ -193,8 +298,23 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=_demo)
     outbox_ops.register(sub)
 
-    args, _ = parser.parse_known_args(argv)
-    return int(args.run(args))
+    from orderflow.ops import dlq, journey, replay
+
+    dlq.register(sub)
+    replay.register(sub)
+    journey.register(sub)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # refused with the command's own usage, not the top-level one
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, not a traceback, unless asked for
+        if args.debug:
+            raise
+        print(f"orderflow {args.command}: {one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -85,6 +85,9 @@ def token(
         "exp": now + ttl_s,
         "scope": "openid admin" if admin else "openid",
     }
+    if admin:
+        # Admin by group too, as in the stack's Cognito pool (ADMIN_SCOPE is orderflow/admin there).
+        claims["cognito:groups"] = ["admin"]
     if email:
         claims["email"] = email
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})

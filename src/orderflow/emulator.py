@@ -21,6 +21,7 @@ from typing import Any
 from orderflow import template as tpl
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's account: the queues' URLs and ARNs name it
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 LAMBDA_ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
 
@@ -95,6 +96,10 @@ class Emulator:
         events, sqs = self.client("events"), self.client("sqs")
         if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=bus)
+        # The bus's archive, as template.yaml's EventArchive (named as the bus), for replays.
+        if bus not in {a["ArchiveName"] for a in events.list_archives().get("Archives", [])}:
+            bus_arn = events.describe_event_bus(Name=bus)["Arn"]
+            events.create_archive(ArchiveName=bus, EventSourceArn=bus_arn, RetentionDays=30)
         consumers = []
         for fn in functions.values():
             for name, spec in fn.events.items():

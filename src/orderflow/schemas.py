@@ -18,7 +18,7 @@ from orderflow.paths import ROOT, SCHEMAS_DIR
 
 OPENAPI = ROOT / "openapi" / "orderflow-api.json"
 # The functions behind the one HTTP API, each with its routes and request bodies.
-HTTP_FUNCTIONS = ("orders.handlers.api", "inventory.handlers.api")
+HTTP_FUNCTIONS = ("orders.handlers.api", "inventory.handlers.api", "shipping.handlers.api")
 
 
 def render(document: dict[str, Any]) -> str:
@@ -42,7 +42,7 @@ def openapi_documents() -> dict[Path, str]:
                 title="Orderflow HTTP API",
                 version="1.0.0",
                 description="Orders, the product catalog and stock levels. Every route needs a "
-                "bearer JWT; the catalog and stock routes need the admin scope.",
+                "bearer JWT; changing the catalog, the stock and the shipments needs the admin scope.",
                 security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
                 security=[{"bearerAuth": []}],
             )

@@ -34,6 +34,8 @@ from common.events import (
     OrderCreatedItem,
     OrderStatusChanged,
     ReservedItem,
+    ShipmentDelivered,
+    ShipmentDispatched,
     ShipmentRequested,
     ShippingAddress,
     ShortItem,
@@ -175,6 +177,32 @@ EXAMPLES: dict[type[DomainEvent], list[DomainEvent]] = {
             rejection_reason="out of stock",
             metadata=_metadata(causation=str(uuid.uuid4())),
         ),
+        OrderStatusChanged(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            previous_status="SHIPPED",
+            status="DELIVERED",
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
+    ],
+    ShipmentDispatched: [
+        ShipmentDispatched(
+            order_id=ORDER_ID,
+            shipment_id=uuid.uuid4(),
+            items=RESERVED,
+            carrier="DHL",
+            tracking_number="JD014600003SE",
+            dispatched_at=datetime.now(UTC),
+            metadata=_metadata(),
+        )
+    ],
+    ShipmentDelivered: [
+        ShipmentDelivered(
+            order_id=ORDER_ID,
+            shipment_id=uuid.uuid4(),
+            delivered_at=datetime.now(UTC),
+            metadata=_metadata(),
+        )
     ],
 }
 

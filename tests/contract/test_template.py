@@ -19,12 +19,19 @@ CONTRACT_FUNCTIONS = {
     "InventoryApiFunction",
     "NotificationsFunction",
     "ShippingFunction",
+    "ShippingApiFunction",
 }
 CONSUMES = {
-    "InventoryFunction": {"OrderCreated"},
-    "NotificationsFunction": {"OrderCreated"},
+    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
+    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
-    "OrderStatusFunction": {"InventoryReserved", "InventoryReservationFailed", "ShipmentRequested"},
+    "OrderStatusFunction": {
+        "InventoryReserved",
+        "InventoryReservationFailed",
+        "ShipmentRequested",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+    },
 }
 
 

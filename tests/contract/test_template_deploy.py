@@ -21,10 +21,16 @@ EVENTS = ROOT / "events"
 FUNCTIONS = functions()
 CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
 CONSUMES = {  # the contract's "who consumes what"
-    "InventoryFunction": {"OrderCreated"},
-    "NotificationsFunction": {"OrderCreated"},
+    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
+    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
     "ShippingFunction": {"InventoryReserved"},
-    "OrderStatusFunction": {"InventoryReserved", "InventoryReservationFailed", "ShipmentRequested"},
+    "OrderStatusFunction": {
+        "InventoryReserved",
+        "InventoryReservationFailed",
+        "ShipmentRequested",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+    },
 }
 
 
@@ -249,6 +255,7 @@ EXPECTED_GRANTS = {
     "InventoryApiFunction": set(),
     "NotificationsFunction": {("sqs:SendMessage", "NotificationsDLQ"), ("ses:SendEmail", "SesIdentity")},
     "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ"), ("events:PutEvents", "EventBus")},
+    "ShippingApiFunction": {("events:PutEvents", "EventBus")},
 }
 AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -343,3 +350,112 @@ def test_the_schedule_and_rules_may_invoke_only_their_own_function(translated):
     for logical_id, resource in translated["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Permission":
             assert resource["Properties"]["FunctionName"] != "*", logical_id
+
+
+# ------------------------------------------------------------------ event sources
+
+PUBLISHES_AS = {  # who may put events with which source (the relay: every publisher's rows)
+    "OrdersApiFunction": {"orders.service"},
+    "OrderStatusFunction": {"orders.service"},
+    "InventoryFunction": {"inventory.service"},
+    "ShippingFunction": {"shipping.service"},
+    "ShippingApiFunction": {"shipping.service"},
+    "OutboxRelayFunction": {"orders.service", "inventory.service", "shipping.service"},
+}
+
+
+def _put_events_statements(translated: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    role_ref = translated["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = translated["Resources"][role_ref]["Properties"]
+    return [
+        s
+        for p in role.get("Policies", [])
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "events:PutEvents"
+    ]
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_a_function_may_put_events_only_with_its_own_source(function_id, translated):
+    statements = _put_events_statements(translated, function_id)
+    if function_id not in PUBLISHES_AS:
+        assert statements == []
+        return
+    [statement] = statements
+    allowed = statement["Condition"]["StringEquals"]["events:source"]
+    assert set([allowed] if isinstance(allowed, str) else allowed) == PUBLISHES_AS[function_id]
+
+
+def test_the_bus_denies_each_source_to_everyone_but_its_functions(translated):
+    resources = translated["Resources"]
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+    denied: dict[str, set[str]] = {}
+    for policy in policies:
+        assert policy["EventBusName"] == {"Ref": "EventBus"}
+        statement = policy["Statement"]
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            "*",
+            "events:PutEvents",
+        )
+        source = statement["Condition"]["StringEquals"]["events:source"]
+        exempt = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        roles = {e["Fn::GetAtt"][0] for e in exempt if "Fn::GetAtt" in e}
+        for role in roles:  # each names a role the transform really made
+            assert resources[role]["Type"] == "AWS::IAM::Role"
+        others = [e for e in exempt if "Fn::GetAtt" not in e]
+        assert others == [
+            {"Fn::If": ["HasEventOperator", {"Ref": "EventOperatorRoleArn"}, {"Ref": "AWS::NoValue"}]}
+        ]
+        denied[source] = roles
+    expected: dict[str, set[str]] = {}
+    for function_id, sources in PUBLISHES_AS.items():
+        for source in sources:
+            expected.setdefault(source, set()).add(f"{function_id}Role")
+    assert denied == expected
+    # and every function role that may publish is in the transform's output under that name
+    for function_id in PUBLISHES_AS:
+        assert resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0] == f"{function_id}Role"
+
+
+# ------------------------------------------------------------------ token issuer
+
+COGNITO = ("UserPool", "UserPoolClient", "UserPoolResourceServer", "UserPoolAdminGroup")
+
+
+def test_without_an_issuer_the_stack_brings_a_cognito_user_pool():
+    doc = load()
+    assert doc["Parameters"]["JwtIssuer"]["Default"] == ""
+    assert doc["Conditions"]["CreateUserPool"] == {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}
+    resources = doc["Resources"]
+    for name in COGNITO:
+        assert resources[name]["Condition"] == "CreateUserPool", name
+    [scope] = resources["UserPoolResourceServer"]["Properties"]["Scopes"]
+    assert (resources["UserPoolResourceServer"]["Properties"]["Identifier"], scope["ScopeName"]) == (
+        "orderflow",
+        "admin",
+    )
+    assert resources["UserPoolAdminGroup"]["Properties"]["GroupName"] == "admin"
+    assert resources["UserPool"]["Properties"]["AutoVerifiedAttributes"] == ["email"]
+
+
+def test_the_authorizer_and_the_http_functions_use_the_pool_or_the_given_issuer():
+    doc = load()
+    resources = doc["Resources"]
+    apis = [r for r in resources.values() if r["Type"] == "AWS::Serverless::HttpApi"]
+    jwt_config = apis[0]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"]
+    issuer = jwt_config["issuer"]["Fn::If"]
+    assert issuer[0] == "CreateUserPool" and "${UserPool}" in issuer[1]["Fn::Sub"]
+    assert issuer[2] == {"Ref": "JwtIssuer"}
+    assert jwt_config["audience"] == [
+        {"Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "JwtAudience"}]}
+    ]
+    http_functions = [fid for fid, fn in FUNCTIONS.items() if "JWT_ISSUER" in fn.environment]
+    assert {"OrdersApiFunction", "InventoryApiFunction"} <= set(http_functions)
+    for fid in http_functions:
+        env = FUNCTIONS[fid].environment
+        assert env["JWT_ISSUER"] == jwt_config["issuer"], fid
+        assert env["JWT_AUDIENCE"] == jwt_config["audience"][0], fid
+        assert "${UserPool}/.well-known/jwks.json" in env["JWKS_URL"]["Fn::If"][1]["Fn::Sub"], fid
+        assert env["ADMIN_SCOPE"] == {"Fn::If": ["CreateUserPool", "orderflow/admin", "admin"]}, fid
+        assert env["ADMIN_GROUP"] == "admin", fid

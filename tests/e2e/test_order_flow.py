@@ -125,3 +125,44 @@ def test_one_idempotency_key_gives_one_order(suite: LocalSuite, customer: tuple[
     assert [o["orderId"] for o in listed.body["orders"]] == [answers[0].body["orderId"]]
     other_body = suite.place(token, [{"sku": sku, "quantity": 2}], key="k-1")
     assert other_body.status == 409, other_body.body
+
+
+def test_an_order_is_dispatched_and_delivered_and_its_stock_settles(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    admin = suite.token("e2e-admin", admin=True)
+    suite.stock(sku, on_hand=10)
+    placed = suite.place(token, [{"sku": sku, "quantity": 4}])
+    assert placed.status == 201, placed.body
+    order_id = placed.body["orderId"]
+    assert suite.wait_settled(token, order_id)["status"] == "SHIPPING"
+
+    # An admin dispatches it (twice: the repeat is answered unchanged), then delivers it.
+    body = {"carrier": "DHL", "trackingNumber": "JD0146-E2E"}
+    dispatched = suite.request("POST", f"/shipments/{order_id}/dispatch", token=admin, body=body)
+    assert dispatched.status == 200 and dispatched.body["status"] == "DISPATCHED", dispatched.body
+    again = suite.request("POST", f"/shipments/{order_id}/dispatch", token=admin, body=body)
+    assert (again.status, again.body) == (200, dispatched.body)
+
+    def status() -> Any:
+        return suite.request("GET", f"/orders/{order_id}", token=token).body.get("status")
+
+    wait_for(status, lambda s: s == "SHIPPED", 30, "the order to be SHIPPED", suite)
+    # the reservation left the stock: onHand and reserved fell together, and a
+    # physical count may now go to zero
+    wait_for(lambda: suite.inventory(sku), lambda s: s["reserved"] == 0, 30, "the stock to settle", suite)
+    assert suite.inventory(sku) == {"sku": sku, "onHand": 6, "reserved": 0, "available": 6}
+    recount = suite.request("PUT", f"/inventory/{sku}", token=admin, body={"onHand": 0})
+    assert recount.status == 200, recount.body
+
+    delivered = suite.request("POST", f"/shipments/{order_id}/deliver", token=admin)
+    assert delivered.status == 200 and delivered.body["status"] == "DELIVERED", delivered.body
+    wait_for(status, lambda s: s == "DELIVERED", 30, "the order to be DELIVERED", suite)
+
+    # the customer got the receipt and one dispatch email with the tracking number
+    wait_for(lambda: suite.emails_to(email), lambda m: len(m) >= 2, 30, "two emails", suite)
+    time.sleep(1.5)
+    emails = suite.emails_to(email)
+    assert len(emails) == 2, emails
+    assert any("JD0146-E2E" in (m.get("body") or "") or "on its way" in m["subject"] for m in emails)

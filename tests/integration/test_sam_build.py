@@ -278,6 +278,13 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     _adopt_sample_order_id(db, order["orderId"])
     status, _, body = _http(run("OrdersApiFunction", "get-order.json"))
     assert status == 200 and body["orderId"] == SAMPLE_ORDER and body["customerId"] == "customer-1"
+    status, _, body = _http(run("OrdersApiFunction", "get-order-as-admin.json"))
+    assert status == 200 and body["orderId"] == SAMPLE_ORDER and body["customerId"] == "customer-1"
+    status, _, body = _http(run("OrdersApiFunction", "list-products.json"))
+    assert status == 200 and [p["sku"] for p in body["products"]] == ["SKU-1", "SKU-2"]
+    assert body["nextCursor"] is None
+    status, _, body = _http(run("OrdersApiFunction", "get-product.json"))
+    assert (status, body["sku"], body["unitPrice"]) == (200, "SKU-1", "12.50")
     status, _, body = _http(run("OrdersApiFunction", "list-orders.json"))
     assert status == 200 and {o["orderId"] for o in body["orders"]} == {order["orderId"], SAMPLE_ORDER}
     assert body["nextCursor"] is None
@@ -296,6 +303,11 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     assert status == 0 and result["orderId"] == SAMPLE_ORDER, result
     assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 1
 
+    # the order was short of SKU-2: one rejection email, to the address OrderCreated recorded
+    status, result = run("NotificationsFunction", "inventory-reservation-failed.json")
+    assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
+    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 2
+
     status, result = run("ShippingFunction", "inventory-reserved.json")
     assert status == 0, result
     assert len(_rows(db, "SELECT * FROM shipping.shipments WHERE order_id = :o", o=SAMPLE_ORDER)) == 1
@@ -309,6 +321,32 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     assert status == 0 and order_status() == "SHIPPING", result
     status, result = run("OrderStatusFunction", "inventory-reservation-failed.json")
     assert status == 0 and order_status() == "SHIPPING", result  # never backwards
+
+    # Dispatch and delivery (admin), and what follows from them.
+    status, _, body = _http(run("ShippingApiFunction", "get-shipment.json"))
+    assert (status, body["status"], body["carrier"]) == (200, "REQUESTED", None), body
+    status, _, body = _http(run("ShippingApiFunction", "dispatch.json"))
+    assert (status, body["status"], body["trackingNumber"]) == (200, "DISPATCHED", "JD014600003SE"), body
+    status, _, again = _http(invoke("ShippingApiFunction", "dispatch.json"))
+    assert (status, again) == (200, body)  # the same body again: unchanged
+    status, _, refused = _http(invoke("ShippingApiFunction", "dispatch.json", replace={"DHL": "UPS"}))
+    assert status == 409, refused
+    # This story's order reserved nothing (SKU-2 had no stock), so its dispatch is
+    # another service's broken promise: the consumer fails (retries, then the DLQ).
+    status, result = run("InventoryFunction", "shipment-dispatched.json")
+    assert status != 0, result
+    assert _rows(db, "SELECT on_hand, reserved FROM inventory.stock WHERE sku = 'SKU-1'") == [
+        {"on_hand": 25, "reserved": 0}
+    ]
+    status, result = run("NotificationsFunction", "shipment-dispatched.json")
+    assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
+    assert len(_rows(db, "SELECT * FROM notifications.emails WHERE order_id = :o", o=SAMPLE_ORDER)) == 3
+    status, result = run("OrderStatusFunction", "shipment-dispatched.json")
+    assert status == 0 and order_status() == "SHIPPED", result
+    status, _, body = _http(run("ShippingApiFunction", "deliver.json"))
+    assert (status, body["status"]) == (200, "DELIVERED"), body
+    status, result = run("OrderStatusFunction", "shipment-delivered.json")
+    assert status == 0 and order_status() == "DELIVERED", result
 
     every_sample = {(fid, p.name) for fid in functions() for p in (EVENTS / fid).glob("*.json")}
     assert ran == every_sample, f"samples not run: {sorted(every_sample - ran)}"

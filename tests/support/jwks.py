@@ -90,3 +90,53 @@ def mint(
     if scope is not None:
         claims["scope"] = scope
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def sign(key: rsa.RSAPrivateKey, kid: str, claims: dict[str, Any]) -> str:
+    """``claims`` exactly as given (nothing added), signed RS256."""
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def cognito_id_claims(
+    *, sub: str = "customer-1", email: str = "ada@example.com", client: str = AUDIENCE, **extra: Any
+) -> dict[str, Any]:
+    """The claims of a Cognito user pool ID token: ``aud``, ``email``, no ``scope``."""
+    now = int(time.time())
+    return {
+        "sub": sub,
+        "iss": ISSUER,
+        "aud": client,
+        "token_use": "id",
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 3600,
+        "email": email,
+        "email_verified": True,
+        "cognito:username": sub,
+        "origin_jti": "5b6f1c8e-1f0e-4d7e-9f3a-3d1c2b0a9e8f",
+        "event_id": "0f4e2d1c-9b8a-4c7d-8e6f-5a4b3c2d1e0f",
+        "jti": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+        **extra,
+    }
+
+
+def cognito_access_claims(
+    *, sub: str = "customer-1", scope: str = "openid email", client: str = AUDIENCE, **extra: Any
+) -> dict[str, Any]:
+    """The claims of a Cognito access token: ``client_id``, ``scope``, no ``aud``, no ``email``."""
+    now = int(time.time())
+    return {
+        "sub": sub,
+        "iss": ISSUER,
+        "client_id": client,
+        "token_use": "access",
+        "scope": scope,
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 3600,
+        "username": sub,
+        "origin_jti": "5b6f1c8e-1f0e-4d7e-9f3a-3d1c2b0a9e8f",
+        "event_id": "0f4e2d1c-9b8a-4c7d-8e6f-5a4b3c2d1e0f",
+        "jti": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+        **extra,
+    }

@@ -36,6 +36,13 @@ class FakeProductRepository:
     def get_many(self, skus: list[str]) -> dict[str, Product]:
         return {sku: self._products[sku] for sku in skus if sku in self._products}
 
+    def get(self, sku: str) -> Product | None:
+        return self._products.get(sku)
+
+    def list_page(self, limit: int, after: str | None) -> list[Product]:
+        skus = sorted(sku for sku in self._products if after is None or sku > after)
+        return [self._products[sku] for sku in skus[:limit]]
+
     def upsert(self, product: Product) -> Product:
         self._products[product.sku] = product
         return product

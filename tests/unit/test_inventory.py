@@ -17,11 +17,20 @@ from common.events import (
     InventoryReserved,
     OrderCreated,
     OrderCreatedItem,
+    ReservedItem,
+    ShipmentDispatched,
     ShippingAddress,
 )
 from inventory.domain.commands import SetStock
-from inventory.domain.model import Outcome, StockBelowReserved, StockLevel, StockNotFound
-from inventory.usecases import Handled, get_stock, reserve_stock, set_stock
+from inventory.domain.model import (
+    Outcome,
+    ReservationNotFound,
+    Settlement,
+    StockBelowReserved,
+    StockLevel,
+    StockNotFound,
+)
+from inventory.usecases import Handled, consume_reservation, get_stock, reserve_stock, set_stock
 from tests.unit.fakes import FakeOutbox, FakeProcessed
 
 ADDRESS = ShippingAddress(
@@ -38,6 +47,7 @@ class State:
         self.lines: dict[uuid.UUID, dict[str, int]] = {}
         self.outbox: list[DomainEvent] = []
         self.processed: set[tuple[str, uuid.UUID]] = set()
+        self.settlements: dict[uuid.UUID, Settlement] = {}
 
 
 class FakeStock:
@@ -58,6 +68,13 @@ class FakeStock:
             level = levels[sku]
             assert level.reserved + q <= level.on_hand, "the CHECK constraint would refuse this"
             levels[sku] = StockLevel(sku, level.on_hand, level.reserved + q)
+
+    def consume(self, order_id: uuid.UUID) -> None:
+        levels = self._uow.work.levels
+        for sku, q in self._uow.work.lines.get(order_id, {}).items():
+            level = levels[sku]
+            levels[sku] = StockLevel(sku, level.on_hand - q, level.reserved - q)
+            assert 0 <= levels[sku].reserved <= levels[sku].on_hand, "the CHECK constraints would refuse this"
 
     def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
         levels = self._uow.work.levels
@@ -80,6 +97,15 @@ class FakeReservations:
 
     def add(self, order_id: uuid.UUID, quantities: Mapping[str, int]) -> None:
         self._uow.work.lines[order_id] = dict(quantities)
+
+    def quantities(self, order_id: uuid.UUID) -> dict[str, int]:
+        return dict(self._uow.work.lines.get(order_id, {}))
+
+    def settle(self, order_id: uuid.UUID, settlement: Settlement, event_id: uuid.UUID) -> bool:
+        if order_id in self._uow.work.settlements:
+            return False
+        self._uow.work.settlements[order_id] = settlement
+        return True
 
 
 class FakeUnitOfWork:
@@ -253,3 +279,47 @@ def test_set_stock_never_goes_below_what_is_reserved():
 def test_unknown_stock_is_not_found():
     with pytest.raises(StockNotFound):
         get_stock("SKU-404", FakeUnitOfWork())
+
+
+# --- consuming a reservation on dispatch ---------------------------------------------
+
+
+def dispatched(order_id: uuid.UUID, *items: tuple[str, int]) -> ShipmentDispatched:
+    from datetime import UTC, datetime
+
+    return ShipmentDispatched(
+        order_id=order_id,
+        shipment_id=uuid.uuid4(),
+        items=[ReservedItem(sku=s, quantity=q) for s, q in items],
+        carrier="DHL",
+        tracking_number="T-1",
+        dispatched_at=datetime.now(UTC),
+        metadata=EventMetadata.new("corr-1"),
+    )
+
+
+def test_a_dispatch_takes_the_reservation_out_of_on_hand_and_reserved_once():
+    uow = FakeUnitOfWork({"A": 10, "B": 5})
+    order = order_created(("A", 3), ("B", 5))
+    reserve_stock(order, uow)
+    event = dispatched(order.order_id, ("A", 3), ("B", 5))
+
+    assert consume_reservation(event, uow) is Handled.CONSUMED
+    assert uow.committed.levels == {"A": StockLevel("A", 7, 0), "B": StockLevel("B", 0, 0)}
+    assert uow.locks[-1] == ["A", "B"]  # locked in SKU order, as reservations lock
+    # the same event again, and the same dispatch under a new eventId: nothing more
+    assert consume_reservation(event, uow) is Handled.DUPLICATE_EVENT
+    again = dispatched(order.order_id, ("A", 3), ("B", 5))
+    assert consume_reservation(again, uow) is Handled.ALREADY_SETTLED
+    assert uow.committed.levels["A"] == StockLevel("A", 7, 0)
+    # and a physical recount now works: nothing is reserved
+    assert set_stock(SetStock("A", 0), uow) == StockLevel("A", 0, 0)
+
+
+def test_a_dispatch_of_an_order_never_reserved_is_refused_and_changes_nothing():
+    uow = FakeUnitOfWork({"A": 10})
+    event = dispatched(uuid.uuid4(), ("A", 1))
+    with pytest.raises(ReservationNotFound):
+        consume_reservation(event, uow)
+    assert uow.committed.settlements == {}
+    assert uow.committed.processed == set()  # rolled back: the retry finds it unhandled

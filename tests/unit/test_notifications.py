@@ -11,10 +11,22 @@ from typing import Self
 
 import pytest
 
-from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+from common.events import (
+    EventMetadata,
+    OrderCreated,
+    OrderCreatedItem,
+    ReservedItem,
+    ShipmentDispatched,
+    ShippingAddress,
+)
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
-from notifications.domain.model import ClaimOutcome, EmailInFlight
-from notifications.usecases import CONSUMER, send_order_confirmation
+from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
+from notifications.usecases import (
+    CONSUMER,
+    send_dispatch_notice,
+    send_order_confirmation,
+    send_rejection_notice,
+)
 from tests.unit.fakes import FakeProcessed
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -62,7 +74,8 @@ class Claim:
 class Store:
     """The committed state, and the database's clock."""
 
-    emails: dict[uuid.UUID, Claim] = field(default_factory=dict)
+    emails: dict[tuple[uuid.UUID, EmailKind], Claim] = field(default_factory=dict)
+    recipients: dict[uuid.UUID, str] = field(default_factory=dict)
     processed: set[tuple[str, uuid.UUID]] = field(default_factory=set)
     now: datetime = T0
 
@@ -72,12 +85,18 @@ class FakeEmailClaims:
         self._s = store
 
     def claim(
-        self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID, ttl: timedelta
+        self,
+        order_id: uuid.UUID,
+        event_id: uuid.UUID,
+        token: uuid.UUID,
+        ttl: timedelta,
+        kind: EmailKind = EmailKind.CONFIRMATION,
     ) -> ClaimOutcome:
-        existing = self._s.emails.get(order_id)
+        key = (order_id, kind)
+        existing = self._s.emails.get(key)
         fresh = Claim("CLAIMED", token, self._s.now + ttl)
         if existing is None:
-            self._s.emails[order_id] = fresh
+            self._s.emails[key] = fresh
             return ClaimOutcome.CLAIMED
         if existing.status == "SENT":
             return ClaimOutcome.ALREADY_SENT
@@ -85,22 +104,37 @@ class FakeEmailClaims:
             return ClaimOutcome.CLAIMED
         if existing.expires_at >= self._s.now:
             return ClaimOutcome.IN_FLIGHT
-        self._s.emails[order_id] = fresh
+        self._s.emails[key] = fresh
         return ClaimOutcome.RETAKEN
 
-    def mark_sent(self, order_id: uuid.UUID, token: uuid.UUID, message_id: str) -> bool:
-        claim = self._s.emails.get(order_id)
+    def mark_sent(
+        self, order_id: uuid.UUID, token: uuid.UUID, message_id: str, kind: EmailKind = EmailKind.CONFIRMATION
+    ) -> bool:
+        claim = self._s.emails.get((order_id, kind))
         if claim is None or claim.token != token:
             return False
         claim.status, claim.message_id = "SENT", message_id
         return True
 
-    def release(self, order_id: uuid.UUID, token: uuid.UUID) -> bool:
-        claim = self._s.emails.get(order_id)
+    def release(
+        self, order_id: uuid.UUID, token: uuid.UUID, kind: EmailKind = EmailKind.CONFIRMATION
+    ) -> bool:
+        claim = self._s.emails.get((order_id, kind))
         if claim is None or claim.token != token or claim.status != "CLAIMED":
             return False
-        del self._s.emails[order_id]
+        del self._s.emails[(order_id, kind)]
         return True
+
+
+class FakeRecipients:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def record(self, order_id: uuid.UUID, email: str) -> None:
+        self._s.recipients.setdefault(order_id, email)
+
+    def get(self, order_id: uuid.UUID) -> str | None:
+        return self._s.recipients.get(order_id)
 
 
 class FakeUnitOfWork:
@@ -113,6 +147,7 @@ class FakeUnitOfWork:
     def __enter__(self) -> Self:
         self._working = copy.deepcopy(self.store)
         self.emails = FakeEmailClaims(self._working)
+        self.recipients = FakeRecipients(self._working)
         self.processed = FakeProcessed(self._working.processed)
         return self
 
@@ -121,6 +156,7 @@ class FakeUnitOfWork:
 
     def commit(self) -> None:
         self.store.emails = self._working.emails
+        self.store.recipients = self._working.recipients
         self.store.processed = self._working.processed
         self.commits += 1
 
@@ -202,8 +238,8 @@ def test_the_first_delivery_claims_sends_and_marks_sent(uow, store):
 
     assert result.outcome is ClaimOutcome.CLAIMED and result.message_id == "message-1"
     assert len(sender.sent) == 1
-    assert store.emails[event.order_id].status == "SENT"
-    assert store.emails[event.order_id].message_id == "message-1"
+    assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].status == "SENT"
+    assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].message_id == "message-1"
     assert (CONSUMER, event.metadata.event_id) in store.processed
 
 
@@ -242,7 +278,7 @@ def test_a_failed_send_releases_the_claim_and_raises_then_the_retry_sends(uow, s
 def test_a_claim_held_by_a_live_invocation_makes_this_delivery_retry_later(uow, store):
     # Given another invocation claimed the email a moment ago and is sending it
     event = order_created()
-    store.emails[event.order_id] = Claim("CLAIMED", uuid.uuid4(), store.now + TTL)
+    store.emails[(event.order_id, EmailKind.CONFIRMATION)] = Claim("CLAIMED", uuid.uuid4(), store.now + TTL)
     sender = FakeSender()
 
     # When the same event arrives again, it must not send, nor count as done
@@ -255,7 +291,7 @@ def test_an_expired_claim_of_a_dead_invocation_is_retaken(uow, store):
     # Given an invocation claimed the email and died (timeout) before sending it
     event = order_created()
     dead = uuid.uuid4()
-    store.emails[event.order_id] = Claim("CLAIMED", dead, T0 + TTL)
+    store.emails[(event.order_id, EmailKind.CONFIRMATION)] = Claim("CLAIMED", dead, T0 + TTL)
     store.processed.add((CONSUMER, event.metadata.event_id))
     sender = FakeSender()
 
@@ -265,8 +301,8 @@ def test_an_expired_claim_of_a_dead_invocation_is_retaken(uow, store):
 
     # Then this invocation sends the one email
     assert result.outcome is ClaimOutcome.RETAKEN and len(sender.sent) == 1
-    assert store.emails[event.order_id].status == "SENT"
-    assert store.emails[event.order_id].token != dead
+    assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].status == "SENT"
+    assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].token != dead
 
 
 def test_a_failure_does_not_release_a_claim_it_no_longer_holds(uow, store):
@@ -276,14 +312,14 @@ def test_a_failure_does_not_release_a_claim_it_no_longer_holds(uow, store):
 
     class SlowFailingSender:
         def send(self, email: ConfirmationEmail) -> str:
-            store.emails[event.order_id] = Claim("CLAIMED", other, store.now + TTL)
+            store.emails[(event.order_id, EmailKind.CONFIRMATION)] = Claim("CLAIMED", other, store.now + TTL)
             raise TimeoutError("SES timed out")
 
     with pytest.raises(TimeoutError):
         send_order_confirmation(event, uow, SlowFailingSender(), claim_ttl=TTL)
 
     # Then the other invocation's claim, and the processed mark, stay
-    assert store.emails[event.order_id].token == other
+    assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].token == other
     assert (CONSUMER, event.metadata.event_id) in store.processed
 
 
@@ -296,3 +332,67 @@ def test_each_database_step_runs_through_the_given_transaction_runner(uow):
 
     send_order_confirmation(order_created(), uow, FakeSender(), claim_ttl=TTL, transaction=runner)
     assert steps == ["claim", "mark_sent"]
+
+
+# --- the dispatch email ----------------------------------------------------------------
+
+
+def shipment_dispatched(order_id: uuid.UUID, carrier: str = "DHL <Express>") -> ShipmentDispatched:
+    return ShipmentDispatched(
+        order_id=order_id,
+        shipment_id=uuid.uuid4(),
+        items=[ReservedItem(sku="SKU-1", quantity=1)],
+        carrier=carrier,
+        tracking_number="JD0146",
+        dispatched_at=T0,
+        metadata=EventMetadata.new("corr-1"),
+    )
+
+
+def test_the_dispatch_email_goes_once_to_the_orders_address_with_carrier_and_tracking(uow, store):
+    created = order_created()
+    sender = FakeSender()
+    send_order_confirmation(created, uow, sender)
+    event = shipment_dispatched(created.order_id)
+
+    first = send_dispatch_notice(event, uow, sender)
+    again = send_dispatch_notice(event, uow, sender)
+    twin = send_dispatch_notice(shipment_dispatched(created.order_id), uow, sender)
+
+    assert first.sent and not again.sent and not twin.sent
+    [receipt, dispatch] = sender.sent
+    assert dispatch.to == created.customer_email == receipt.to
+    assert "JD0146" in dispatch.text and "DHL <Express>" in dispatch.text
+    assert "DHL &lt;Express&gt;" in dispatch.html and "<Express>" not in dispatch.html
+    assert store.emails[(created.order_id, EmailKind.DISPATCH)].status == "SENT"
+    assert store.emails[(created.order_id, EmailKind.CONFIRMATION)].status == "SENT"
+
+
+def test_a_dispatch_before_the_orders_address_is_known_is_retried_and_claims_nothing(uow, store):
+    event = shipment_dispatched(uuid.uuid4())
+    with pytest.raises(RecipientUnknown):
+        send_dispatch_notice(event, uow, FakeSender())
+    assert store.emails == {} and store.processed == set()
+
+
+def test_the_rejection_email_names_what_was_short_and_goes_once(uow, store):
+    from common.events import InventoryReservationFailed, ShortItem
+
+    created = order_created()
+    sender = FakeSender()
+    send_order_confirmation(created, uow, sender)
+    failed = InventoryReservationFailed(
+        order_id=created.order_id,
+        customer_id="customer-1",
+        reason="insufficient stock",
+        short_items=[ShortItem(sku="SKU-2", requested=3, available=1)],
+        metadata=EventMetadata.new("corr-1"),
+    )
+    assert send_rejection_notice(failed, uow, sender).sent
+    assert not send_rejection_notice(failed, uow, sender).sent
+    [_, rejection] = sender.sent
+    assert rejection.to == created.customer_email
+    assert "SKU-2: you ordered 3, 1 available" in rejection.text
+    assert "SKU-2: you ordered 3, 1 available" in rejection.html
+    assert created.order_id.hex[:8] in rejection.subject
+    assert store.emails[(created.order_id, EmailKind.REJECTION)].status == "SENT"

@@ -18,6 +18,8 @@ from common.events import (
     InventoryReserved,
     OrderStatusChanged,
     ReservedItem,
+    ShipmentDelivered,
+    ShipmentDispatched,
     ShipmentRequested,
     ShippingAddress,
     ShortItem,
@@ -52,6 +54,12 @@ RULES = [
     (R, C, [], True),  # REJECTED is terminal
     (R, S, [], True),
     (R, R, [], False),  # duplicate
+    (S, OrderStatus.SHIPPED, [(S, OrderStatus.SHIPPED)], False),
+    (OrderStatus.SHIPPED, OrderStatus.DELIVERED, [(OrderStatus.SHIPPED, OrderStatus.DELIVERED)], False),
+    (OrderStatus.DELIVERED, OrderStatus.SHIPPED, [], False),  # a late dispatch
+    (OrderStatus.DELIVERED, S, [], False),
+    (OrderStatus.DELIVERED, R, [], True),  # DELIVERED is terminal
+    (R, OrderStatus.SHIPPED, [], True),
 ]
 
 
@@ -235,3 +243,49 @@ def test_an_event_for_an_unknown_order_raises_and_leaves_no_mark(uow, store):
         apply_status_event(event, uow)
 
     assert store.processed == set() and store.outbox == []
+
+
+def dispatched_event() -> ShipmentDispatched:
+    return ShipmentDispatched(
+        order_id=ORDER_ID,
+        shipment_id=uuid.uuid4(),
+        items=ITEMS,
+        carrier="DHL",
+        tracking_number="T-1",
+        dispatched_at=T0,
+        metadata=metadata(),
+    )
+
+
+def delivered_event() -> ShipmentDelivered:
+    return ShipmentDelivered(
+        order_id=ORDER_ID, shipment_id=uuid.uuid4(), delivered_at=T0, metadata=metadata()
+    )
+
+
+ALL_FIVE = ["reserved", "shipment", "dispatched", "delivered"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_any_arrival_order_of_the_whole_life_ends_delivered_with_each_change_once(uow, store, seed):
+    import random
+
+    events = {
+        "reserved": reserved(),
+        "shipment": shipment(),
+        "dispatched": dispatched_event(),
+        "delivered": delivered_event(),
+    }
+    arrival = ALL_FIVE * 2
+    random.Random(seed).shuffle(arrival)
+
+    for name in arrival:
+        apply_status_event(events[name], uow)
+
+    assert store.orders[ORDER_ID].status is OrderStatus.DELIVERED
+    assert changes(store) == [
+        ("PENDING", "CONFIRMED"),
+        ("CONFIRMED", "SHIPPING"),
+        ("SHIPPING", "SHIPPED"),
+        ("SHIPPED", "DELIVERED"),
+    ]

@@ -313,3 +313,28 @@ def test_a_product_is_created_then_updated_and_committed_each_time(uow, store):
     # And new orders are priced at the new price
     placed = place_order(command(("SKU-9", 2)), uow)
     assert placed.order.total == Decimal("5.00")
+
+
+# --- catalog reads and an admin's view ---------------------------------------------------
+
+
+def test_the_catalog_pages_by_sku_and_an_unknown_sku_is_not_found():
+    from orders.domain.model import ProductNotFound
+    from orders.usecases import get_product, list_products
+
+    store = Store(products={s: Product(s, s, Decimal("1.00"), "USD") for s in ("C", "A", "B")})
+    uow = FakeUnitOfWork(store)
+    page, after = list_products(2, None, uow)
+    assert [p.sku for p in page] == ["A", "B"] and after == "B"
+    page, after = list_products(2, after, uow)
+    assert [p.sku for p in page] == ["C"] and after is None
+    assert get_product("A", uow).sku == "A"
+    with pytest.raises(ProductNotFound):
+        get_product("Z", uow)
+
+
+def test_an_admin_reads_any_order(uow):
+    placed = place_order(command(), uow)
+    assert get_order(placed.order.order_id, None, uow).customer_id == "customer-1"
+    with pytest.raises(OrderNotFound):
+        get_order(uuid.uuid4(), None, uow)

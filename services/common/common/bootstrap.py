@@ -92,7 +92,9 @@ class Container:
         s = self.settings
         s.require("jwks_url", "jwt_issuer", "jwt_audience")
         assert s.jwks_url and s.jwt_issuer and s.jwt_audience
-        return TokenVerifier(s.jwks_url, s.jwt_issuer, s.jwt_audience)
+        return TokenVerifier(
+            s.jwks_url, s.jwt_issuer, s.jwt_audience, admin_scope=s.admin_scope, admin_group=s.admin_group
+        )
 
     def publish_committed(self, outbox_ids: Sequence[int], context: Any = None) -> None:
         """Publish outbox rows this function has just committed, at once.

@@ -44,6 +44,8 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         "pool_pre_ping": True,
         "pool_recycle": POOL_RECYCLE_SECONDS,
         "pool_timeout": 10,
+        # Errors and logs never carry bound parameters: they hold emails and addresses.
+        "hide_parameters": True,
     }
     connect_args: dict[str, Any] = {"startup_params": {"options": session_options(settings)}}
     if settings.database_url:

@@ -28,7 +28,8 @@ from pydantic.alias_generators import to_camel
 from common.countries import ISO_3166_ALPHA2
 
 EVENT_VERSION = "1.0"
-MONEY_PATTERN = r"^\d{1,12}\.\d{2}$"
+# ASCII digits only: \d would take fullwidth or Arabic-Indic digits, and $ a final newline.
+MONEY_PATTERN = r"^[0-9]{1,12}\.[0-9]{2}$"
 _MONEY_RE = re.compile(MONEY_PATTERN)
 
 
@@ -36,7 +37,7 @@ def _parse_money(value: Any) -> Any:
     # Money crosses every boundary as a two-place decimal string, never a float.
     if isinstance(value, Decimal):
         return value
-    if not isinstance(value, str) or not _MONEY_RE.match(value):
+    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):
         raise ValueError('must be a decimal string with two places, e.g. "12.50"')
     return Decimal(value)
 
@@ -205,7 +206,30 @@ class ShipmentRequested(DomainEvent):
     shipping_address: ShippingAddress
 
 
-OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "REJECTED"]
+class ShipmentDispatched(DomainEvent):
+    """The goods left the warehouse: the shipping service is the authority on that."""
+
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentDispatched"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    items: list[ReservedItem] = Field(min_length=1, max_length=50)
+    carrier: str = Field(min_length=1, max_length=100)
+    tracking_number: str = Field(min_length=1, max_length=100)
+    dispatched_at: UtcDatetime
+
+
+class ShipmentDelivered(DomainEvent):
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentDelivered"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    delivered_at: UtcDatetime
+
+
+OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "SHIPPED", "DELIVERED", "REJECTED"]
 
 
 class OrderStatusChanged(DomainEvent):
@@ -225,6 +249,8 @@ ALL_EVENTS: tuple[type[DomainEvent], ...] = (
     InventoryReservationFailed,
     ShipmentRequested,
     OrderStatusChanged,
+    ShipmentDispatched,
+    ShipmentDelivered,
 )
 
 

@@ -3,9 +3,12 @@
 The seed article's chain (error handler, response formatter, JSON parser, auth)
 maps onto Powertools' ``app.use([...])``; order, outermost first:
 
-1. ``handle_errors``: every exception becomes the contract's JSON error; the
-   unexpected ones a 500 with the request id and no detail, logged in full. Every
-   response (errors included) gets ``X-Correlation-Id``; CORS comes from Powertools.
+1. ``handle_errors``: every exception becomes the contract's JSON error: an
+   ``ApiError`` as it says, a domain error through the handler the function
+   registered for it with ``app.exception_handler`` (its one table of domain errors
+   and their responses), anything else a 500 with the request id and no detail,
+   logged in full. Every response (errors included) gets ``X-Correlation-Id``; CORS
+   comes from Powertools.
 2. ``authenticate``: a verified bearer token or 401.
 3. ``parse_json_body``: 413 over 64 KiB, 400 when the body is not JSON.
 
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -125,7 +129,7 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     )
 
 
-def correlation_id(app: APIGatewayHttpResolver) -> str:
+def correlation_id(app: BaseRouter) -> str:
     """The request's correlation id: the caller's ``X-Correlation-Id`` or a new one."""
     existing = app.context.get("correlation_id")
     if existing:
@@ -137,15 +141,24 @@ def correlation_id(app: APIGatewayHttpResolver) -> str:
     return value
 
 
-def principal(app: APIGatewayHttpResolver) -> Principal:
+def principal(app: BaseRouter) -> Principal:
     return app.context["principal"]  # type: ignore[no-any-return]
 
 
-def body(app: APIGatewayHttpResolver) -> Any:
-    return app.context.get("body")
+_NO_BODY = object()
 
 
-def _error_response(app: APIGatewayHttpResolver, error: ApiError) -> Response:
+def body(app: BaseRouter) -> Any:
+    """The request's JSON body; 400 when the route reads one and the request has none
+    (a route that takes no body, such as ``POST .../deliver``, never asks)."""
+    value = app.context.get("body")
+    if value is _NO_BODY:
+        raise ApiError(400, "INVALID_JSON", "the body is not valid JSON")
+    return value
+
+
+def error_response(app: BaseRouter, error: ApiError) -> Response:
+    """The contract's error body for ``error`` (what an exception handler returns)."""
     request_id = getattr(app.lambda_context, "aws_request_id", None) or str(uuid.uuid4())
     payload: dict[str, Any] = {"error": {"code": error.code, "message": error.message}}
     if error.details:
@@ -161,17 +174,26 @@ def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     except ApiError as error:
         if error.status >= 500:
             logger.error("request failed", extra={"code": error.code})
-        response = _error_response(app, error)
-    except Exception:
-        # Full context goes to the log (by request id); the client learns nothing internal.
-        logger.exception(
-            "unhandled error",
-            extra={
-                "method": app.current_event.request_context.http.method,
-                "path": app.current_event.raw_path,
-            },
-        )
-        response = _error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
+        response = error_response(app, error)
+    except Exception as exc:
+        # Powertools calls a registered handler only once every middleware (this one
+        # included) has let the exception through; called here, its response gets the
+        # same headers as every other.
+        mapped = app.exception_handler_manager.lookup_exception_handler(type(exc))
+        try:
+            if mapped is None:
+                raise
+            response = mapped(exc)
+        except Exception:
+            # Full context goes to the log (by request id); the client learns nothing internal.
+            logger.exception(
+                "unhandled error",
+                extra={
+                    "method": app.current_event.request_context.http.method,
+                    "path": app.current_event.raw_path,
+                },
+            )
+            response = error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
     _format(response, cid)
     return response
 
@@ -207,8 +229,12 @@ def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[...
 def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     event = app.current_event
     if event.request_context.http.method in ("POST", "PUT", "PATCH"):
-        # API Gateway leaves "body" out when a request has none: no body is no JSON either.
+        # API Gateway leaves "body" out when a request has none: no body is no JSON
+        # either, for a route that reads one.
         raw = event.body or ""
+        if raw == "":
+            app.append_context(body=_NO_BODY)
+            return next_middleware(app)
         # Base64 inflates by 4/3: checking the raw size first avoids decoding a flood.
         if len(raw) > (MAX_BODY_BYTES * 4 // 3 + 4 if event.is_base64_encoded else MAX_BODY_BYTES * 4):
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {MAX_BODY_BYTES} bytes")
@@ -227,7 +253,7 @@ def parse_json_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
 
 def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     if not principal(app).is_admin:
-        raise ApiError(403, "FORBIDDEN", "this route needs the admin scope")
+        raise ApiError(403, "FORBIDDEN", "this route needs the admin scope or group")
     return next_middleware(app)
 
 
@@ -238,7 +264,25 @@ def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResol
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        response = _error_response(app, ApiError(404, "NOT_FOUND", "no such route"))
+        error = ApiError(404, "NOT_FOUND", "no such route")
+        event = app.current_event
+        if event.raw_event.get("routeKey", "$default") != "$default" and event.path_parameters:
+            # API Gateway matched a route, so the resolver refused a path parameter's
+            # characters (an emoji, a combining mark): the parameter is invalid, not the route.
+            error = ApiError(
+                422,
+                "VALIDATION_FAILED",
+                "the request is invalid",
+                [
+                    {
+                        "field": name,
+                        "message": "contains characters not allowed here",
+                        "type": "string_pattern",
+                    }
+                    for name in event.path_parameters
+                ],
+            )
+        response = error_response(app, error)
         _format(response, correlation_id(app))
         return response
 

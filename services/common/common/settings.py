@@ -30,6 +30,8 @@ class Settings(BaseModel):
     jwks_url: str | None = Field(default=None, alias="JWKS_URL")
     jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
+    admin_scope: str = Field(default="admin", min_length=1, alias="ADMIN_SCOPE")
+    admin_group: str = Field(default="admin", min_length=1, alias="ADMIN_GROUP")
     sender_email: str | None = Field(default=None, alias="SENDER_EMAIL")
     service_name: str = Field(default="orderflow", alias="POWERTOOLS_SERVICE_NAME")
     # Every connection's server-side limits (milliseconds; 0 disables), so that no bug

@@ -10,11 +10,14 @@ from common.events import (
     InventoryReserved,
     OrderCreated,
     ReservedItem,
+    ShipmentDispatched,
     ShortItem,
 )
 from inventory.domain.commands import SetStock
 from inventory.domain.model import (
     Outcome,
+    ReservationNotFound,
+    Settlement,
     Shortage,
     StockBelowReserved,
     StockLevel,
@@ -32,6 +35,8 @@ class Handled(StrEnum):
     FAILED = "FAILED"
     DUPLICATE_EVENT = "DUPLICATE_EVENT"  # this eventId was handled before
     ORDER_ALREADY_DECIDED = "ORDER_ALREADY_DECIDED"  # another event for the order was
+    CONSUMED = "CONSUMED"  # the dispatched order's reservation left the stock
+    ALREADY_SETTLED = "ALREADY_SETTLED"  # its reservation was consumed or released before
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,33 @@ def _reservation_failed(event: OrderCreated, short: list[Shortage]) -> Inventory
         short_items=[ShortItem(sku=s.sku, requested=s.requested, available=s.available) for s in short],
         metadata=event.metadata.caused(),
     )
+
+
+def consume_reservation(event: ShipmentDispatched, uow: UnitOfWork) -> Handled:
+    """The goods left: the order's reserved quantities leave ``on_hand`` and ``reserved``.
+
+    Once per order, in one transaction: the event's ``eventId`` marked, the order's
+    settlement recorded (its primary key admits one, so a redelivery, a new
+    ``eventId`` for the same dispatch, or a racing release finds it and changes
+    nothing), the stock rows locked in SKU order, then both columns lowered in one
+    statement. Goods cannot leave unreserved (shipping acts only on
+    ``InventoryReserved``, which follows the reservation's commit), so a missing
+    reservation raises ``ReservationNotFound``: the event is retried, then
+    dead-lettered for an operator.
+    """
+    with uow:
+        if not uow.processed.mark(CONSUMER, event.metadata.event_id):
+            return Handled.DUPLICATE_EVENT
+        if not uow.reservations.settle(event.order_id, Settlement.CONSUMED, event.metadata.event_id):
+            uow.commit()
+            return Handled.ALREADY_SETTLED
+        quantities = uow.reservations.quantities(event.order_id)
+        if not quantities:
+            raise ReservationNotFound(event.order_id)
+        uow.stock.lock(list(quantities))
+        uow.stock.consume(event.order_id)
+        uow.commit()
+    return Handled.CONSUMED
 
 
 def get_stock(sku: str, uow: UnitOfWork) -> StockLevel:

@@ -23,6 +23,7 @@ from orders.domain.model import (
     OrderNotFound,
     OrderStatus,
     Product,
+    ProductNotFound,
 )
 from orders.domain.ports import StatusUnitOfWork, UnitOfWork
 from orders.domain.status import StatusEvent, decide, rejection_reason, target_of
@@ -110,11 +111,12 @@ def order_created(order: Order, causation_id: str | None = None) -> OrderCreated
     )
 
 
-def get_order(order_id: uuid.UUID, customer_id: str, uow: UnitOfWork) -> Order:
-    """The customer's own order; someone else's is as unknown as a missing one."""
+def get_order(order_id: uuid.UUID, customer_id: str | None, uow: UnitOfWork) -> Order:
+    """The customer's own order (``customer_id``), or any order (``None``: an admin);
+    someone else's is as unknown as a missing one."""
     with uow:
         order = uow.orders.get(order_id)
-    if order is None or order.customer_id != customer_id:
+    if order is None or (customer_id is not None and order.customer_id != customer_id):
         raise OrderNotFound(str(order_id))
     return order
 
@@ -132,6 +134,23 @@ def list_orders(
     page = page[:limit]
     cursor = (page[-1].created_at, page[-1].order_id) if has_more and page else None
     return page, cursor
+
+
+def get_product(sku: str, uow: UnitOfWork) -> Product:
+    with uow:
+        product = uow.products.get(sku)
+    if product is None:
+        raise ProductNotFound(sku)
+    return product
+
+
+def list_products(limit: int, after: str | None, uow: UnitOfWork) -> tuple[list[Product], str | None]:
+    """One page of the catalog by SKU, and the SKU the next page starts after."""
+    with uow:
+        page = uow.products.list_page(limit + 1, after)
+    has_more = len(page) > limit
+    page = page[:limit]
+    return page, (page[-1].sku if has_more and page else None)
 
 
 def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> Product:

@@ -81,7 +81,7 @@ def database_url(state_dir: str | None) -> str:
 def _engine(url: str) -> Any:
     from sqlalchemy import create_engine
 
-    return create_engine(url, pool_size=1, max_overflow=0)
+    return create_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
 
 
 def _status(url: str, as_json: bool) -> int:

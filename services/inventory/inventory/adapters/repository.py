@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Connection
 
 from common.uow import SqlUnitOfWork
-from inventory.adapters.tables import order_outcomes, reservations, stock
-from inventory.domain.model import Outcome, StockLevel
+from inventory.adapters.tables import order_outcomes, reservations, settlements, stock
+from inventory.domain.model import Outcome, Settlement, StockLevel
 
 # The hot path's statements are built once: each execution then reuses the compiled
 # form from SQLAlchemy's cache without building or hashing a new statement.
@@ -32,6 +32,25 @@ _DECIDE = (
     .values(order_id=bindparam("order_id"), outcome=bindparam("outcome"), event_id=bindparam("event_id"))
     .on_conflict_do_nothing(index_elements=[order_outcomes.c.order_id])
     .returning(order_outcomes.c.order_id)
+)
+# onHand and reserved fall together, for every SKU of the order, in one statement.
+_CONSUME = (
+    stock.update()
+    .where(stock.c.sku == reservations.c.sku)
+    .where(reservations.c.order_id == bindparam("b_order_id"))
+    .values(
+        on_hand=stock.c.on_hand - reservations.c.quantity,
+        reserved=stock.c.reserved - reservations.c.quantity,
+        updated_at=func.now(),
+    )
+)
+_SETTLE = (
+    insert(settlements)
+    .values(
+        order_id=bindparam("order_id"), settlement=bindparam("settlement"), event_id=bindparam("event_id")
+    )
+    .on_conflict_do_nothing(index_elements=[settlements.c.order_id])
+    .returning(settlements.c.order_id)
 )
 _ADD_LINES = reservations.insert().values(
     order_id=bindparam("order_id"), sku=bindparam("sku"), quantity=bindparam("quantity")
@@ -59,6 +78,9 @@ class SqlStockRepository:
             _ADD_RESERVED,
             [{"b_sku": sku, "b_quantity": q} for sku, q in sorted(quantities.items())],
         )
+
+    def consume(self, order_id: uuid.UUID) -> None:
+        self._c.execute(_CONSUME, {"b_order_id": order_id})
 
     def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
         stmt = insert(stock).values(sku=sku, on_hand=on_hand, reserved=0, updated_at=func.now())
@@ -89,6 +111,18 @@ class SqlReservationRepository:
             _ADD_LINES,
             [{"order_id": order_id, "sku": sku, "quantity": q} for sku, q in quantities.items()],
         )
+
+    def quantities(self, order_id: uuid.UUID) -> dict[str, int]:
+        rows = self._c.execute(
+            select(reservations.c.sku, reservations.c.quantity).where(reservations.c.order_id == order_id)
+        )
+        return {r.sku: r.quantity for r in rows}
+
+    def settle(self, order_id: uuid.UUID, settlement: Settlement, event_id: uuid.UUID) -> bool:
+        row = self._c.execute(
+            _SETTLE, {"order_id": order_id, "settlement": settlement.value, "event_id": event_id}
+        ).first()
+        return row is not None
 
 
 class InventoryUnitOfWork(SqlUnitOfWork):

@@ -22,6 +22,15 @@ order_outcomes = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("settlement", Text, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 reservations = Table(
     "reservations",
     metadata,

@@ -30,6 +30,21 @@ class Outcome(StrEnum):
     FAILED = "FAILED"
 
 
+class Settlement(StrEnum):
+    """How an order's reservation ended: at most one of these, once."""
+
+    CONSUMED = "CONSUMED"  # the goods left (ShipmentDispatched): onHand and reserved fell
+    RELEASED = "RELEASED"  # the order was cancelled (OrderCancelled): reserved fell
+
+
+class ReservationNotFound(DomainError):
+    """Goods left for an order this service never reserved: another service broke its contract."""
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"order {order_id} has no reservation to consume")
+        self.order_id = order_id
+
+
 @dataclass(frozen=True)
 class StockLevel:
     sku: str

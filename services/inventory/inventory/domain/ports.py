@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from common.ports import ConsumingUnitOfWork
-from inventory.domain.model import Outcome, StockLevel
+from inventory.domain.model import Outcome, Settlement, StockLevel
 
 
 class StockRepository(Protocol):
@@ -22,6 +22,11 @@ class StockRepository(Protocol):
         """Add to ``reserved``; the SKUs must be locked and have the stock."""
         ...
 
+    def consume(self, order_id: uuid.UUID) -> None:
+        """Take the order's reserved quantities out of ``on_hand`` and ``reserved``
+        together, in one statement; the SKUs must be locked."""
+        ...
+
     def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
         """Create or update the SKU's ``on_hand``; None, changing nothing, when that
         would put it below what is reserved."""
@@ -34,6 +39,14 @@ class ReservationRepository(Protocol):
         ...
 
     def add(self, order_id: uuid.UUID, quantities: Mapping[str, int]) -> None: ...
+
+    def quantities(self, order_id: uuid.UUID) -> dict[str, int]:
+        """The order's reserved quantities per SKU (empty when nothing was reserved)."""
+        ...
+
+    def settle(self, order_id: uuid.UUID, settlement: Settlement, event_id: uuid.UUID) -> bool:
+        """Record how the order's reservation ended; False when it already had."""
+        ...
 
 
 class UnitOfWork(ConsumingUnitOfWork, Protocol):

@@ -1,4 +1,5 @@
-"""InventoryFunction: reserves stock for each ``OrderCreated`` (EventBridge rule).
+"""InventoryFunction: reserves stock for each ``OrderCreated`` and consumes the
+reservation on ``ShipmentDispatched`` (EventBridge rule).
 
 An adapter only: parse the envelope, run one use case in a transaction (retried
 if the connection drops), report. A malformed event raises ``InvalidEvent``: the
@@ -14,23 +15,46 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.bootstrap import Container, container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import OrderCreated
+from common.events import OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from inventory.adapters.repository import InventoryUnitOfWork
-from inventory.usecases import Handled, ReservationResult, reserve_stock
+from inventory.usecases import Handled, ReservationResult, consume_reservation, reserve_stock
 
 METRICS = {
     Handled.RESERVED: "InventoryReserved",
     Handled.FAILED: "InventoryReservationFailed",
     Handled.DUPLICATE_EVENT: "DuplicateEvent",
     Handled.ORDER_ALREADY_DECIDED: "DuplicateOrder",
+    Handled.CONSUMED: "ReservationConsumed",
+    Handled.ALREADY_SETTLED: "DuplicateSettlement",
 }
+ACCEPTS = (OrderCreated, ShipmentDispatched)
+
+
+def handle(event: dict[str, Any], deps: Container, context: Any = None) -> Handled:
+    """Handle one delivered event with the given parts (the handler's, or a test's)."""
+    detail = parse_event(event, ACCEPTS).detail
+    if isinstance(detail, ShipmentDispatched):
+        return consume(detail, deps)
+    assert isinstance(detail, OrderCreated)  # parse_event accepted only ACCEPTS
+    return reserve_order(detail, deps, context).handled
+
+
+def consume(dispatched: ShipmentDispatched, deps: Container) -> Handled:
+    engine = deps.engine
+    handled = retry_on_disconnect(
+        lambda: consume_reservation(dispatched, InventoryUnitOfWork(engine)), engine=engine
+    )
+    logger.info("dispatch handled", extra={"order_id": str(dispatched.order_id), "handled": handled.value})
+    return handled
 
 
 def reserve(event: dict[str, Any], deps: Container, context: Any = None) -> ReservationResult:
-    """Handle one delivered event with the given parts (the handler's, or a test's)."""
-    received = parse_event(event, (OrderCreated,))
-    order = received.detail
+    """Reserve for one delivered ``OrderCreated`` (a test's entry point)."""
+    return reserve_order(parse_event(event, (OrderCreated,)).detail, deps, context)
+
+
+def reserve_order(order: OrderCreated, deps: Container, context: Any = None) -> ReservationResult:
     engine = deps.engine
     result = retry_on_disconnect(lambda: reserve_stock(order, InventoryUnitOfWork(engine)), engine=engine)
     deps.publish_committed(result.outbox_ids, context)
@@ -49,6 +73,6 @@ def reserve(event: dict[str, Any], deps: Container, context: Any = None) -> Rese
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    result = reserve(event, container(), context)
-    metrics.add_metric(name=METRICS[result.handled], unit="Count", value=1)
-    return {"handled": result.handled.value}
+    handled = handle(event, container(), context)
+    metrics.add_metric(name=METRICS[handled], unit="Count", value=1)
+    return {"handled": handled.value}

@@ -11,12 +11,12 @@ from sqlalchemy.engine import Connection
 
 from common.outbox import processed_events
 from common.uow import SqlProcessedEvents, SqlUnitOfWork
-from notifications.adapters.tables import emails
-from notifications.domain.model import ClaimOutcome, EmailStatus
+from notifications.adapters.tables import emails, recipients
+from notifications.domain.model import ClaimOutcome, EmailKind, EmailStatus
 
 
 class SqlEmailClaims:
-    """``notifications.emails``: one row per order, CLAIMED then SENT.
+    """``notifications.emails``: one row per order and kind, CLAIMED then SENT.
 
     Every time comparison uses the database's clock, so that containers with
     drifting clocks agree on when a claim has expired.
@@ -26,7 +26,12 @@ class SqlEmailClaims:
         self._c = connection
 
     def claim(
-        self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID, ttl: timedelta
+        self,
+        order_id: uuid.UUID,
+        event_id: uuid.UUID,
+        token: uuid.UUID,
+        ttl: timedelta,
+        kind: EmailKind = EmailKind.CONFIRMATION,
     ) -> ClaimOutcome:
         claim = {
             "event_id": event_id,
@@ -36,7 +41,7 @@ class SqlEmailClaims:
         }
         inserted = self._c.execute(
             insert(emails)
-            .values(order_id=order_id, status=EmailStatus.CLAIMED.value, **claim)
+            .values(order_id=order_id, kind=kind.value, status=EmailStatus.CLAIMED.value, **claim)
             # A concurrent twin waits here until the first claim commits, then inserts nothing.
             .on_conflict_do_nothing()
             .returning(emails.c.order_id)
@@ -50,7 +55,7 @@ class SqlEmailClaims:
                 emails.c.claim_token,
                 (emails.c.claim_expires_at < func.now()).label("expired"),
             )
-            .where(emails.c.order_id == order_id)
+            .where(emails.c.order_id == order_id, emails.c.kind == kind.value)
             .with_for_update()
         ).one()
         if existing.status == EmailStatus.SENT:
@@ -59,29 +64,51 @@ class SqlEmailClaims:
             return ClaimOutcome.CLAIMED  # our own claim: this transaction is a retry
         if not existing.expired:
             return ClaimOutcome.IN_FLIGHT
-        self._c.execute(update(emails).where(emails.c.order_id == order_id).values(**claim))
+        self._c.execute(
+            update(emails).where(emails.c.order_id == order_id, emails.c.kind == kind.value).values(**claim)
+        )
         return ClaimOutcome.RETAKEN
 
-    def mark_sent(self, order_id: uuid.UUID, token: uuid.UUID, message_id: str) -> bool:
+    def mark_sent(
+        self, order_id: uuid.UUID, token: uuid.UUID, message_id: str, kind: EmailKind = EmailKind.CONFIRMATION
+    ) -> bool:
         result = self._c.execute(
             update(emails)
-            .where(emails.c.order_id == order_id, emails.c.claim_token == token)
+            .where(emails.c.order_id == order_id, emails.c.kind == kind.value, emails.c.claim_token == token)
             .values(status=EmailStatus.SENT.value, message_id=message_id, sent_at=func.now())
             .returning(emails.c.order_id)
         )
         return result.first() is not None
 
-    def release(self, order_id: uuid.UUID, token: uuid.UUID) -> bool:
+    def release(
+        self, order_id: uuid.UUID, token: uuid.UUID, kind: EmailKind = EmailKind.CONFIRMATION
+    ) -> bool:
         result = self._c.execute(
             delete(emails)
             .where(
                 emails.c.order_id == order_id,
+                emails.c.kind == kind.value,
                 emails.c.claim_token == token,
                 emails.c.status == EmailStatus.CLAIMED.value,
             )
             .returning(emails.c.order_id)
         )
         return result.first() is not None
+
+
+class SqlRecipients:
+    """``notifications.recipients``: where each order's emails go."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def record(self, order_id: uuid.UUID, email: str) -> None:
+        self._c.execute(insert(recipients).values(order_id=order_id, email=email).on_conflict_do_nothing())
+
+    def get(self, order_id: uuid.UUID) -> str | None:
+        return self._c.execute(
+            select(recipients.c.email).where(recipients.c.order_id == order_id)
+        ).scalar_one_or_none()
 
 
 class SqlReleasableProcessedEvents(SqlProcessedEvents):
@@ -97,8 +124,10 @@ class SqlReleasableProcessedEvents(SqlProcessedEvents):
 
 class NotificationsUnitOfWork(SqlUnitOfWork):
     emails: SqlEmailClaims
+    recipients: SqlRecipients
     processed: SqlReleasableProcessedEvents
 
     def bind(self, connection: Connection) -> None:
         self.emails = SqlEmailClaims(connection)
+        self.recipients = SqlRecipients(connection)
         self.processed = SqlReleasableProcessedEvents(connection)

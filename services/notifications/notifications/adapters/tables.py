@@ -8,6 +8,7 @@ emails = Table(
     "emails",
     metadata,
     Column("order_id", Uuid, primary_key=True),
+    Column("kind", Text, primary_key=True),
     Column("status", Text, nullable=False),
     Column("event_id", Uuid, nullable=False),
     Column("claim_token", Uuid, nullable=False),
@@ -15,4 +16,12 @@ emails = Table(
     Column("claim_expires_at", DateTime(timezone=True), nullable=False),
     Column("message_id", Text),
     Column("sent_at", DateTime(timezone=True)),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

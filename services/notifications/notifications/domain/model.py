@@ -10,6 +10,23 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class EmailKind(StrEnum):
+    """What an email is about: each kind is sent at most once per order."""
+
+    CONFIRMATION = "CONFIRMATION"  # OrderCreated: the receipt
+    DISPATCH = "DISPATCH"  # ShipmentDispatched: carrier and tracking number
+    REJECTION = "REJECTION"  # InventoryReservationFailed: what was short
+
+
+class RecipientUnknown(Exception):
+    """An email for an order whose ``OrderCreated`` (which names the address) has not
+    been handled yet: raised so that the event is retried once it has."""
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"no recipient is known yet for order {order_id}")
+        self.order_id = order_id
+
+
 class EmailStatus(StrEnum):
     CLAIMED = "CLAIMED"  # an invocation is sending it (or died trying: see claim_expires_at)
     SENT = "SENT"
@@ -31,5 +48,5 @@ class EmailInFlight(Exception):
     """
 
     def __init__(self, order_id: object) -> None:
-        super().__init__(f"the confirmation email of order {order_id} is being sent by another invocation")
+        super().__init__(f"an email of order {order_id} is being sent by another invocation")
         self.order_id = order_id

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import common.ports
 from notifications.domain.confirmation import ConfirmationEmail
-from notifications.domain.model import ClaimOutcome
+from notifications.domain.model import ClaimOutcome, EmailKind
 
 
 class EmailSender(Protocol):
@@ -18,10 +18,15 @@ class EmailSender(Protocol):
 
 
 class EmailClaims(Protocol):
-    """The record of each order's email (one per order), claimed before sending."""
+    """The record of each order's emails (one of each kind per order), claimed before sending."""
 
     def claim(
-        self, order_id: uuid.UUID, event_id: uuid.UUID, token: uuid.UUID, ttl: timedelta
+        self,
+        order_id: uuid.UUID,
+        event_id: uuid.UUID,
+        token: uuid.UUID,
+        ttl: timedelta,
+        kind: EmailKind = ...,
     ) -> ClaimOutcome:
         """Claim the order's email for the invocation holding ``token``, for ``ttl``.
 
@@ -30,13 +35,23 @@ class EmailClaims(Protocol):
         """
         ...
 
-    def mark_sent(self, order_id: uuid.UUID, token: uuid.UUID, message_id: str) -> bool:
+    def mark_sent(
+        self, order_id: uuid.UUID, token: uuid.UUID, message_id: str, kind: EmailKind = ...
+    ) -> bool:
         """Record the send; False when the claim is no longer ``token``'s."""
         ...
 
-    def release(self, order_id: uuid.UUID, token: uuid.UUID) -> bool:
+    def release(self, order_id: uuid.UUID, token: uuid.UUID, kind: EmailKind = ...) -> bool:
         """Drop ``token``'s claim (the send failed); False when it held none."""
         ...
+
+
+class Recipients(Protocol):
+    def record(self, order_id: uuid.UUID, email: str) -> None:
+        """Remember where the order's emails go (the first address recorded stands)."""
+        ...
+
+    def get(self, order_id: uuid.UUID) -> str | None: ...
 
 
 class ProcessedEvents(common.ports.ProcessedEvents, Protocol):
@@ -48,6 +63,9 @@ class ProcessedEvents(common.ports.ProcessedEvents, Protocol):
 class UnitOfWork(common.ports.UnitOfWork, Protocol):
     @property
     def emails(self) -> EmailClaims: ...
+
+    @property
+    def recipients(self) -> Recipients: ...
 
     @property
     def processed(self) -> ProcessedEvents: ...

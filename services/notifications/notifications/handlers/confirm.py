@@ -1,4 +1,6 @@
-"""NotificationsFunction: the order confirmation email, on ``OrderCreated`` (EventBridge).
+"""NotificationsFunction: the order's emails (EventBridge): the confirmation on
+``OrderCreated``, the rejection (what was short) on ``InventoryReservationFailed``, the
+dispatch notice (carrier, tracking number) on ``ShipmentDispatched``.
 
 An adapter only: parse the event, call one use case. A malformed event raises
 ``InvalidEvent``; a failed send, or an email another invocation is still sending,
@@ -7,6 +9,7 @@ raises too, so Lambda's retries (and in the end the DLQ) take the event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,12 +18,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import OrderCreated
+from common.events import InventoryReservationFailed, OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
-from notifications.domain.model import EmailInFlight
-from notifications.usecases import DEFAULT_CLAIM_TTL, send_order_confirmation
+from notifications.domain.model import EmailInFlight, RecipientUnknown
+from notifications.usecases import (
+    DEFAULT_CLAIM_TTL,
+    ConfirmationResult,
+    send_dispatch_notice,
+    send_order_confirmation,
+    send_rejection_notice,
+)
+
+# Each event this function takes: the use case that sends its email, and its metric.
+SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
+    OrderCreated: (send_order_confirmation, "ConfirmationEmailSent"),
+    InventoryReservationFailed: (send_rejection_notice, "RejectionEmailSent"),
+    ShipmentDispatched: (send_dispatch_notice, "DispatchEmailSent"),
+}
 
 # A claim outlives its invocation by this much before another may re-take it.
 CLAIM_MARGIN = timedelta(seconds=30)
@@ -38,25 +54,26 @@ def claim_ttl(context: Any) -> timedelta:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    received = parse_event(event, (OrderCreated,))
+    detail = parse_event(event, tuple(SENDS)).detail
     deps = container()
     deps.settings.require("sender_email")
     assert deps.settings.sender_email is not None
     engine = deps.engine
+    send, metric = SENDS[type(detail)]
     try:
-        result = send_order_confirmation(
-            received.detail,
+        result = send(
+            detail,
             NotificationsUnitOfWork(engine),
             SesEmailSender(deps.ses_client, deps.settings.sender_email),
             claim_ttl=claim_ttl(context),
             transaction=lambda operation: retry_on_disconnect(operation, engine=engine),
         )
-    except EmailInFlight:
+    except (EmailInFlight, RecipientUnknown) as exc:
         logger.warning(
-            "email being sent by another invocation; this delivery will be retried",
-            extra={"order_id": str(received.detail.order_id)},
+            "email not sendable yet; this delivery will be retried",
+            extra={"order_id": str(exc.order_id), "reason": type(exc).__name__},
         )
         raise
     if result.sent:
-        metrics.add_metric(name="ConfirmationEmailSent", unit="Count", value=1)
+        metrics.add_metric(name=metric, unit="Count", value=1)
     return {"orderId": str(result.order_id), "outcome": result.outcome.value, "messageId": result.message_id}

@@ -25,6 +25,16 @@ class SqlProductRepository:
         rows = self._c.execute(select(products).where(products.c.sku.in_(skus))).all()
         return {r.sku: Product(r.sku, r.name, r.unit_price, r.currency) for r in rows}
 
+    def get(self, sku: str) -> Product | None:
+        found = self.get_many([sku])
+        return found.get(sku)
+
+    def list_page(self, limit: int, after: str | None) -> list[Product]:
+        query = select(products).order_by(products.c.sku).limit(limit)
+        if after is not None:
+            query = query.where(products.c.sku > after)
+        return [Product(r.sku, r.name, r.unit_price, r.currency) for r in self._c.execute(query)]
+
     def upsert(self, product: Product) -> Product:
         values: dict[str, Any] = {
             "sku": product.sku,

@@ -13,6 +13,8 @@ class OrderStatus(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
     SHIPPING = "SHIPPING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
     REJECTED = "REJECTED"
 
 
@@ -39,6 +41,12 @@ class IdempotencyKeyReused(DomainError):
 
 class OrderNotFound(DomainError):
     pass
+
+
+class ProductNotFound(DomainError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"no product has SKU {sku}")
+        self.sku = sku
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
 The status only ever moves forward, whatever order the events arrive in:
 
     PENDING ──InventoryReserved──▶ CONFIRMED ──ShipmentRequested──▶ SHIPPING
-       │
-       └──InventoryReservationFailed──▶ REJECTED (terminal)
+       │                                                                │
+       └──InventoryReservationFailed──▶ REJECTED (terminal)    ShipmentDispatched
+                                                                        ▼
+                               DELIVERED (terminal) ◀──ShipmentDelivered── SHIPPED
 
-* ``ShipmentRequested`` before ``InventoryReserved``: shipping only ever follows a
-  reservation, so the reservation happened; the order goes PENDING → CONFIRMED →
-  SHIPPING in one step and both changes are announced, in that order, exactly as if
-  the events had arrived in order. The late ``InventoryReserved`` changes nothing.
+* An event ahead of its predecessors (``ShipmentRequested`` before
+  ``InventoryReserved``, ``ShipmentDelivered`` before ``ShipmentDispatched``...):
+  each step implies the ones before it (shipping only ever follows a reservation,
+  a delivery a dispatch), so the order walks the path up to the event's status in
+  one go and every change is announced, in order, exactly as if the events had
+  arrived in order. The late ones change nothing.
 * A reserved order (CONFIRMED, SHIPPING) is never rejected, and a REJECTED order
   never confirms or ships: inventory publishes either a reservation or a failure
   for an order, never both, and shipping acts only on a reservation. Such an event
@@ -23,13 +27,39 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from common.events import InventoryReservationFailed, InventoryReserved, ShipmentRequested, ShortItem
+from common.events import (
+    InventoryReservationFailed,
+    InventoryReserved,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    ShipmentRequested,
+    ShortItem,
+)
 from orders.domain.model import OrderStatus
 
-StatusEvent = InventoryReserved | InventoryReservationFailed | ShipmentRequested
+StatusEvent = (
+    InventoryReserved
+    | InventoryReservationFailed
+    | ShipmentRequested
+    | ShipmentDispatched
+    | ShipmentDelivered
+)
 
 # The forward path; REJECTED stands beside it, reachable from PENDING only.
-_PATH = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.SHIPPING)
+_PATH = (
+    OrderStatus.PENDING,
+    OrderStatus.CONFIRMED,
+    OrderStatus.SHIPPING,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+)
+_TARGETS: dict[type[StatusEvent], OrderStatus] = {
+    InventoryReserved: OrderStatus.CONFIRMED,
+    InventoryReservationFailed: OrderStatus.REJECTED,
+    ShipmentRequested: OrderStatus.SHIPPING,
+    ShipmentDispatched: OrderStatus.SHIPPED,
+    ShipmentDelivered: OrderStatus.DELIVERED,
+}
 
 
 @dataclass(frozen=True)
@@ -61,11 +91,7 @@ class StatusDecision:
 
 def target_of(event: StatusEvent) -> OrderStatus:
     """The status an event asks for."""
-    if isinstance(event, InventoryReserved):
-        return OrderStatus.CONFIRMED
-    if isinstance(event, InventoryReservationFailed):
-        return OrderStatus.REJECTED
-    return OrderStatus.SHIPPING
+    return _TARGETS[type(event)]
 
 
 def decide(current: OrderStatus, target: OrderStatus) -> StatusDecision:
@@ -79,6 +105,7 @@ def decide(current: OrderStatus, target: OrderStatus) -> StatusDecision:
     if current is OrderStatus.REJECTED:
         return StatusDecision(conflict=f"a REJECTED order cannot become {target.value}")
     here, there = _PATH.index(current), _PATH.index(target)
+    # range() is empty when the order is already at or past the target: never backwards.
     return StatusDecision(tuple(Transition(_PATH[i], _PATH[i + 1]) for i in range(here, there)))
 
 

@@ -111,3 +111,8 @@ class ProductOut(CamelModel):
             unit_price=product.unit_price,
             currency=product.currency,
         )
+
+
+class ProductPage(CamelModel):
+    products: list[ProductOut]
+    next_cursor: str | None

@@ -15,14 +15,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import InventoryReservationFailed, InventoryReserved, ShipmentRequested
+from common.events import (
+    InventoryReservationFailed,
+    InventoryReserved,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    ShipmentRequested,
+)
 from common.observability import logger, metrics, tracer
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.model import OrderNotFound
 from orders.domain.status import StatusEvent
 from orders.usecases import apply_status_event
 
-ACCEPTS = (InventoryReserved, InventoryReservationFailed, ShipmentRequested)
+ACCEPTS = (
+    InventoryReserved,
+    InventoryReservationFailed,
+    ShipmentRequested,
+    ShipmentDispatched,
+    ShipmentDelivered,
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
@@ -37,16 +38,42 @@ class SqlShipmentRepository:
 
     def get_for_order(self, order_id: uuid.UUID) -> Shipment | None:
         row = self._c.execute(select(shipments).where(shipments.c.order_id == order_id)).first()
-        if row is None:
-            return None
-        return Shipment(
-            order_id=row.order_id,
-            lines=[ShipmentLine(i["sku"], i["quantity"]) for i in row.items],
-            shipping_address=row.shipping_address,
-            correlation_id=row.correlation_id,
-            status=ShipmentStatus(row.status),
-            shipment_id=row.shipment_id,
+        return _to_shipment(row) if row else None
+
+    def lock_for_order(self, order_id: uuid.UUID) -> Shipment | None:
+        row = self._c.execute(
+            select(shipments).where(shipments.c.order_id == order_id).with_for_update()
+        ).first()
+        return _to_shipment(row) if row else None
+
+    def save(self, shipment: Shipment) -> None:
+        self._c.execute(
+            update(shipments)
+            .where(shipments.c.shipment_id == shipment.shipment_id)
+            .values(
+                status=shipment.status.value,
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                dispatched_at=shipment.dispatched_at,
+                delivered_at=shipment.delivered_at,
+            )
         )
+
+
+def _to_shipment(row: Any) -> Shipment:
+    return Shipment(
+        order_id=row.order_id,
+        lines=[ShipmentLine(i["sku"], i["quantity"]) for i in row.items],
+        shipping_address=row.shipping_address,
+        correlation_id=row.correlation_id,
+        status=ShipmentStatus(row.status),
+        shipment_id=row.shipment_id,
+        requested_at=row.created_at,
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        dispatched_at=row.dispatched_at,
+        delivered_at=row.delivered_at,
+    )
 
 
 class ShippingUnitOfWork(SqlUnitOfWork):

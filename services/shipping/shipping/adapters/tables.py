@@ -15,4 +15,9 @@ shipments = Table(
     Column("status", Text, nullable=False),
     Column("correlation_id", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("carrier", Text),
+    Column("tracking_number", Text),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from common.ports import ConsumingUnitOfWork
+from common.ports import ConsumingUnitOfWork, PublishingUnitOfWork
 from shipping.domain.model import Shipment
 
 
@@ -15,6 +15,19 @@ class ShipmentRepository(Protocol):
         ...
 
     def get_for_order(self, order_id: uuid.UUID) -> Shipment | None: ...
+
+    def lock_for_order(self, order_id: uuid.UUID) -> Shipment | None:
+        """The order's shipment, locked against concurrent changes until the transaction ends."""
+        ...
+
+    def save(self, shipment: Shipment) -> None:
+        """Write the shipment's status and dispatch/delivery details."""
+        ...
+
+
+class ApiUnitOfWork(PublishingUnitOfWork, Protocol):
+    @property
+    def shipments(self) -> ShipmentRepository: ...
 
 
 class UnitOfWork(ConsumingUnitOfWork, Protocol):

@@ -1,0 +1,1 @@
+"""The orders API's routes, one module per resource (each a Powertools ``Router``)."""

@@ -1,0 +1,250 @@
+"""``orderflow dlq``: the consumers' dead-letter queues: list, show, redrive.
+
+A message reaches a DLQ in one of two envelopes:
+
+* the rule's dead-letter config (EventBridge could not hand the event to Lambda):
+  the body is the EventBridge event itself, the reason in message attributes
+  (``ERROR_CODE``, ``ERROR_MESSAGE``, ``RULE_ARN``, ``TARGET_ARN``);
+* Lambda's on-failure destination (the function failed every attempt): the body is an
+  invocation record, ``{"requestContext": {"condition", "approximateInvokeCount", ...},
+  "requestPayload": <the event>, "responsePayload": {"errorType", "errorMessage"}}``.
+
+Redrive puts each event back on the bus with its own source, detail type and detail
+(its ``metadata.eventId`` unchanged, so consumers that handled it already skip it) and
+deletes the message only once PutEvents accepted the entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from orderflow.ops.target import CONSUMERS, OpsError, Target, add_target_arguments, resolve
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receipt: str
+    envelope: str  # "lambda-destination" or "rule-dlq" (or "unknown")
+    event: dict[str, Any] | None
+    error: str | None
+    attempts: int | None
+    sent_at: float | None  # epoch seconds
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "envelope": self.envelope,
+            "error": self.error,
+            "attempts": self.attempts,
+            "sentAt": _iso(self.sent_at),
+            "event": self.event,
+        }
+
+
+def decode(message: dict[str, Any]) -> DeadLetter:
+    """One SQS message of a DLQ, whichever envelope it came in."""
+    attributes = message.get("Attributes", {})
+    sent = attributes.get("SentTimestamp")
+    sent_at = int(sent) / 1000 if sent else None
+    try:
+        body = json.loads(message.get("Body", ""))
+    except ValueError:
+        body = None
+    common = {"message_id": message["MessageId"], "receipt": message["ReceiptHandle"], "sent_at": sent_at}
+    if isinstance(body, dict) and "requestPayload" in body and "requestContext" in body:
+        response = body.get("responsePayload") or {}
+        context = body["requestContext"]
+        error = (
+            f"{response.get('errorType')}: {response.get('errorMessage')}"
+            if isinstance(response, dict) and response.get("errorType")
+            else context.get("condition")
+        )
+        return DeadLetter(
+            envelope="lambda-destination",
+            event=body["requestPayload"],
+            error=error,
+            attempts=context.get("approximateInvokeCount"),
+            **common,
+        )
+    if isinstance(body, dict) and "detail-type" in body:
+        attrs = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
+        error = ": ".join(x for x in (attrs.get("ERROR_CODE"), attrs.get("ERROR_MESSAGE")) if x) or None
+        return DeadLetter(envelope="rule-dlq", event=body, error=error, attempts=None, **common)
+    return DeadLetter(
+        envelope="unknown", event=None, error="not an EventBridge event", attempts=None, **common
+    )
+
+
+def _iso(epoch: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
+
+
+def _receive_all(
+    target: Target, url: str, limit: int | None = None, visibility_s: int = 30
+) -> list[dict[str, Any]]:
+    """Every message now in the queue (hidden for ``visibility_s`` while we look)."""
+    sqs = target.client("sqs")
+    found: list[dict[str, Any]] = []
+    while limit is None or len(found) < limit:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10 if limit is None else max(1, min(10, limit - len(found))),
+            WaitTimeSeconds=0,
+            VisibilityTimeout=visibility_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            break
+        found.extend(batch)
+    return found
+
+
+def _release(target: Target, url: str, messages: list[dict[str, Any]]) -> None:
+    """Make messages we only looked at visible again at once."""
+    for message in messages:
+        target.client("sqs").change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    rows = []
+    for function_id in CONSUMERS:
+        url = target.dlq_url(function_id)
+        attrs = target.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        depth = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
+        oldest = None
+        if depth:
+            messages = _receive_all(target, url, visibility_s=1)
+            sent = [decode(m).sent_at for m in messages]
+            _release(target, url, messages)
+            oldest = min((s for s in sent if s), default=None)
+        age = f"{time.time() - oldest:.0f} s" if oldest else "-"
+        rows.append({"function": function_id, "queueUrl": url, "depth": depth, "oldestAgeS": age})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'FUNCTION':<24} {'DEPTH':>5}  {'OLDEST':>8}  QUEUE")
+    for row in rows:
+        print(f"{row['function']:<24} {row['depth']:>5}  {row['oldestAgeS']:>8}  {row['queueUrl']}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    url = target.dlq_url(args.function)
+    messages = _receive_all(target, url, limit=args.max, visibility_s=5)
+    letters = [decode(m) for m in messages]
+    _release(target, url, messages)
+    if args.json:
+        print(json.dumps([letter.as_json() for letter in letters], indent=2))
+        return 0
+    if not letters:
+        print(f"{args.function}: its dead-letter queue is empty")
+    for letter in letters:
+        event = letter.event or {}
+        detail = event.get("detail") or {}
+        print(
+            f"{letter.message_id}  {_iso(letter.sent_at) or '-'}  via {letter.envelope}"
+            f"  attempts {letter.attempts if letter.attempts is not None else '-'}"
+        )
+        print(
+            f"  event {event.get('id', '-')}  {event.get('source', '-')} {event.get('detail-type', '-')}"
+            f"  order {detail.get('orderId', '-')}"
+            f"  eventId {(detail.get('metadata') or {}).get('eventId', '-')}"
+        )
+        print(f"  error {letter.error or '-'}")
+    return 0
+
+
+def redrive(
+    target: Target, function_id: str, *, dry_run: bool = False, limit: int | None = None
+) -> list[DeadLetter]:
+    """Put each dead letter's event back on the bus; delete it once accepted. Returns
+    the letters put back (or, with ``dry_run``, that would be)."""
+    url = target.dlq_url(function_id)
+    events, sqs = target.client("events"), target.client("sqs")
+    messages = _receive_all(target, url, limit=limit, visibility_s=60)
+    done: list[DeadLetter] = []
+    failures: list[str] = []
+    for message in messages:
+        letter = decode(message)
+        if dry_run or letter.event is None:
+            if letter.event is None:
+                failures.append(f"{letter.message_id}: not an EventBridge event, left in the queue")
+            else:
+                done.append(letter)
+            continue
+        event = letter.event
+        entry: dict[str, Any] = {
+            "EventBusName": target.bus,
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources") or [],
+        }
+        answer = events.put_events(Entries=[entry])
+        if answer.get("FailedEntryCount"):
+            failed = answer["Entries"][0]
+            failures.append(f"{letter.message_id}: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+            continue
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt)
+        done.append(letter)
+    _release(
+        target, url, [m for m in messages if m["MessageId"] not in {d.message_id for d in done} or dry_run]
+    )
+    if failures:
+        raise OpsError(f"{len(failures)} message(s) not redriven, left in the queue: " + "; ".join(failures))
+    return done
+
+
+def run_redrive(args: argparse.Namespace) -> int:
+    target = resolve(args)
+    done = redrive(target, args.function, dry_run=args.dry_run, limit=args.max)
+    verb = "would put back" if args.dry_run else "put back"
+    for letter in done:
+        event = letter.event or {}
+        print(f"{verb} {event.get('detail-type')} {event.get('id')} (message {letter.message_id})")
+    print(f"{args.function}: {verb} {len(done)} event(s) on bus {target.bus}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    dlq = subparsers.add_parser(
+        "dlq",
+        help="the consumers' dead-letter queues: depth, decoded messages, redrive",
+        description="Look at and redrive the consumers' dead-letter queues (local suite or --stack).",
+    )
+    commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = commands.add_parser("list", help="each consumer's DLQ with its depth and oldest message age")
+    listing.add_argument("--json", action="store_true", help="JSON for scripts")
+    add_target_arguments(listing)
+    listing.set_defaults(run=run_list)
+    show = commands.add_parser("show", help="each message of FUNCTION's DLQ decoded")
+    show.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
+    show.add_argument("--max", type=_positive, help="show at most N messages")
+    show.add_argument("--json", action="store_true", help="JSON for scripts")
+    add_target_arguments(show)
+    show.set_defaults(run=run_show)
+    again = commands.add_parser("redrive", help="put FUNCTION's dead letters back on the bus")
+    again.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
+    again.add_argument("--dry-run", action="store_true", help="say what would be put back, change nothing")
+    again.add_argument("--max", type=_positive, help="put back at most N messages")
+    add_target_arguments(again)
+    again.set_defaults(run=run_redrive)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
