@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from common import aws
 from common.db import make_engine
 from common.observability import logger
 from common.outbox import publish_committed
@@ -42,15 +43,14 @@ def call_bound_s(service: str) -> float:
 
 
 def _client(service: str, settings: Settings) -> Any:
-    import boto3
     from botocore.config import Config
 
     connect, read = CLIENT_TIMEOUTS.get(service, DEFAULT_TIMEOUTS)
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=connect, read_timeout=read
     )
-    # The service name is a variable, so boto3-stubs' per-service overloads cannot match.
-    return boto3.client(service, region_name=settings.aws_region, config=config)  # type: ignore[call-overload]
+    # Built the way boto3.client builds it, without importing boto3 (see common.aws).
+    return aws.session().create_client(service, region_name=settings.aws_region, config=config)
 
 
 class Container:

@@ -62,9 +62,9 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     connect_args["ssl_context"] = ssl.create_default_context()
     engine = create_engine(url, connect_args=connect_args, **options)
     if rds_client is None:
-        import boto3  # only the RDS Proxy path pays for boto3 here
+        from common import aws  # botocore, not boto3; only the RDS Proxy path pays for it
 
-        rds_client = boto3.client("rds", region_name=settings.aws_region)
+        rds_client = aws.session().create_client("rds", region_name=settings.aws_region)
 
     @event.listens_for(engine, "do_connect")
     def _iam_auth_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
