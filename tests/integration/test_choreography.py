@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.template import functions
+from tests.support.aws import publish_outbox
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -48,8 +49,11 @@ class Pump:
     queues in a random order: at-least-once, any order, as EventBridge promises.
     """
 
-    def __init__(self, aws: Any, duplicate: bool = False, shuffle: random.Random | None = None) -> None:
+    def __init__(
+        self, aws: Any, container: Any, duplicate: bool = False, shuffle: random.Random | None = None
+    ) -> None:
         self.aws = aws
+        self.container = container
         self.duplicate = duplicate
         self.shuffle = shuffle
         self.handlers = {f: _handler(f) for f in CONSUMERS}
@@ -61,6 +65,11 @@ class Pump:
     def run(self, max_rounds: int = 20) -> None:
         for _ in range(max_rounds):
             batch = [(f, event) for f in CONSUMERS for event in self.aws.drain(f)]
+            if not batch:
+                # Queues empty: the relay's scheduled run publishes whatever a
+                # best-effort fast path left (it usually leaves nothing).
+                publish_outbox(self.container)
+                batch = [(f, event) for f in CONSUMERS for event in self.aws.drain(f)]
             if not batch:
                 return
             if self.duplicate:
@@ -130,9 +139,9 @@ def place(orders_api: Any, items: list[dict[str, Any]], correlation_id: str) -> 
     return result.body  # type: ignore[no-any-return]
 
 
-def test_an_order_travels_through_every_service_to_shipping(suite, orders_api, aws, db):
+def test_an_order_travels_through_every_service_to_shipping(suite, orders_api, aws, db, container):
     # Given the rules of template.yaml, each delivering to its consumer
-    pump = Pump(aws)
+    pump = Pump(aws, container)
     # When a customer places an order within stock
     order = place(orders_api, [{"sku": "SKU-1", "quantity": 2}], "corr-journey")
     pump.run()
@@ -164,9 +173,9 @@ def test_an_order_travels_through_every_service_to_shipping(suite, orders_api, a
 
 
 def test_an_order_beyond_stock_is_rejected_with_nothing_reserved_and_gets_two_emails(
-    suite, orders_api, aws, db
+    suite, orders_api, aws, db, container
 ):
-    pump = Pump(aws)
+    pump = Pump(aws, container)
     place(orders_api, [{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-2", "quantity": 3}], "corr-short")
     pump.run()
 
@@ -184,9 +193,9 @@ def test_an_order_beyond_stock_is_rejected_with_nothing_reserved_and_gets_two_em
     assert "ShippingFunction" not in {f for f, seen in pump.delivered.items() if seen}
 
 
-def test_every_event_twice_in_any_order_ends_as_one_clean_delivery(suite, orders_api, aws, db):
+def test_every_event_twice_in_any_order_ends_as_one_clean_delivery(suite, orders_api, aws, db, container):
     # Given every consumer receives every event twice, all deliveries shuffled
-    pump = Pump(aws, duplicate=True, shuffle=random.Random(20261126))
+    pump = Pump(aws, container, duplicate=True, shuffle=random.Random(20261126))
     order = place(orders_api, [{"sku": "SKU-1", "quantity": 3}], "corr-chaos")
     pump.run()
 

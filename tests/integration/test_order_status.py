@@ -30,6 +30,7 @@ from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.model import OrderNotFound
 from orders.handlers.status import handler
 from orders.usecases import apply_status_event
+from tests.support.aws import publish_outbox
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
@@ -42,10 +43,11 @@ ITEMS = [ReservedItem(sku="SKU-1", quantity=2), ReservedItem(sku="SKU-2", quanti
 
 
 @pytest.fixture
-def order(orders_api, catalog, aws) -> dict[str, Any]:
+def order(orders_api, catalog, aws, container) -> dict[str, Any]:
     """A PENDING order, placed through the API (its OrderCreated drained from the bus)."""
     placed = orders_api.post("/orders", ORDER, headers={"X-Correlation-Id": "corr-status"})
     assert placed.status == 201, placed.body
+    publish_outbox(container)
     [created] = aws.drain("order-created")
     return {**placed.body, "eventId": created["detail"]["metadata"]["eventId"]}
 

@@ -9,6 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.support.aws import publish_outbox
+
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +18,7 @@ ORDER = json.loads((ROOT / "tests/fixtures/place_order.json").read_text())
 SCHEMA = json.loads((ROOT / "events/schemas/OrderCreated.json").read_text())
 
 
-def test_placing_an_order_stores_it_and_publishes_order_created(orders_api, catalog, aws):
+def test_placing_an_order_stores_it_and_publishes_order_created(orders_api, catalog, aws, container):
     # Given a catalog, when a customer places an order with a correlation id
     result = orders_api.post("/orders", ORDER, headers={"X-Correlation-Id": "corr-123"})
 
@@ -39,6 +41,7 @@ def test_placing_an_order_stores_it_and_publishes_order_created(orders_api, cata
     assert order["shippingAddress"] == ORDER["shippingAddress"]
 
     # And exactly one OrderCreated reached the bus, valid against its schema
+    publish_outbox(container)
     events = aws.drain("order-created")
     assert len(events) == 1
     event = events[0]
@@ -59,11 +62,12 @@ def test_placing_an_order_stores_it_and_publishes_order_created(orders_api, cata
     assert fetched.body == order
 
 
-def test_a_correlation_id_is_generated_when_none_is_sent(orders_api, catalog, aws):
+def test_a_correlation_id_is_generated_when_none_is_sent(orders_api, catalog, aws, container):
     result = orders_api.post("/orders", ORDER)
     assert result.status == 201
     generated = result.headers["x-correlation-id"]
     assert generated and result.body["correlationId"] == generated
+    publish_outbox(container)
     [event] = aws.drain("order-created")
     assert event["detail"]["metadata"]["correlationId"] == generated
 
@@ -92,11 +96,12 @@ def test_someone_elses_order_is_not_found(orders_api, catalog, mint):
     assert result.body["error"]["code"] == "NOT_FOUND"
 
 
-def test_same_idempotency_key_same_body_returns_the_same_order(orders_api, catalog, aws):
+def test_same_idempotency_key_same_body_returns_the_same_order(orders_api, catalog, aws, container):
     first = orders_api.post("/orders", ORDER, headers={"Idempotency-Key": "k-1"})
     again = orders_api.post("/orders", ORDER, headers={"Idempotency-Key": "k-1"})
     assert first.status == again.status == 201
     assert again.body == first.body
+    publish_outbox(container)
     assert len(aws.drain("order-created")) == 1
 
 

@@ -262,17 +262,20 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     assert (order["status"], order["total"], order["currency"]) == ("PENDING", "28.99", "USD")
     [stored] = _rows(db, "SELECT * FROM orders.orders")
     assert str(stored["order_id"]) == order["orderId"] and stored["customer_id"] == "customer-1"
-    [created] = bus.drain(f"{bus.name}-InventoryFunction")
-    assert created["detail-type"] == "OrderCreated" and created["detail"]["orderId"] == order["orderId"]
     # the same Idempotency-Key and body: the same order
     status, _, again = _http(invoke("OrdersApiFunction", "post-order.json"))
     assert (status, again["orderId"]) == (201, order["orderId"])
     assert len(_rows(db, "SELECT * FROM orders.orders")) == 1
 
-    # The relay: nothing left to publish (the API published after its commit).
+    # The relay publishes what the API's best-effort fast path left (usually nothing:
+    # a cold process on a loaded machine may spend that path's budget before its call).
     status, relayed = run("OutboxRelayFunction", "scheduled.json")
-    assert (status, relayed) == (0, {"published": 0, "failed": 0, "parked": 0})
+    assert status == 0 and relayed["published"] in (0, 1)
+    assert (relayed["failed"], relayed["parked"]) == (0, 0)
     assert _rows(db, "SELECT count(*) AS n FROM eventing.outbox WHERE published_at IS NULL")[0]["n"] == 0
+    # Either way, exactly one OrderCreated reached the bus.
+    [created] = bus.drain(f"{bus.name}-InventoryFunction")
+    assert created["detail-type"] == "OrderCreated" and created["detail"]["orderId"] == order["orderId"]
 
     # The samples' order id from here on.
     _adopt_sample_order_id(db, order["orderId"])
