@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from orderflow.grants import FUNCTION_ROLES, ROLE_OF_SERVICE
 from orderflow.template import functions, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,7 +314,7 @@ def test_each_function_role_grants_only_what_the_function_does(function_id, tran
     managed = [m for m in role["ManagedPolicyArns"] if isinstance(m, str)]
     assert set(managed) <= AWS_MANAGED
     assert [m for m in role["ManagedPolicyArns"] if not isinstance(m, str)] == [
-        {"Ref": "DatabaseConnectPolicy"}
+        {"Ref": DB_CONNECT_POLICY[FUNCTION_ROLES[function_id]]}
     ]
 
 
@@ -328,22 +329,61 @@ def test_ses_is_granted_for_the_sender_identity_and_address_only(translated):
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
 
 
-def test_functions_connect_to_the_database_only_as_its_user_through_its_proxy():
-    policy = load()["Resources"]["DatabaseConnectPolicy"]["Properties"]["PolicyDocument"]
+# Each service's database role (src/orderflow/grants.py) and the policy that lets its
+# functions connect as it.
+DB_CONNECT_POLICY = {
+    "orders": "OrdersDbConnectPolicy",
+    "inventory": "InventoryDbConnectPolicy",
+    "notifications": "NotificationsDbConnectPolicy",
+    "shipping": "ShippingDbConnectPolicy",
+    "outbox_relay": "RelayDbConnectPolicy",
+}
+
+
+def _connects_as(policy_id: str) -> str:
+    """The one database user a connect policy allows, through the stack's proxy only."""
+    policy = load()["Resources"][policy_id]["Properties"]["PolicyDocument"]
     [statement] = policy["Statement"]
-    assert statement["Action"] == "rds-db:connect"
+    assert statement["Effect"] == "Allow" and statement["Action"] == "rds-db:connect"
     template, variables = statement["Resource"]["Fn::Sub"]
-    assert template.endswith(":dbuser:${ProxyId}/${DbUser}")
+    prefix = "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:${ProxyId}/"
+    assert template.startswith(prefix)
     when_created, when_existing = variables["ProxyId"]["Fn::If"][1:]
     assert "DbProxy" in json.dumps(when_created)
     assert when_existing == {"Ref": "ExistingDbProxyResourceId"}
+    return str(template.removeprefix(prefix))
 
 
-def test_the_proxy_may_read_only_the_database_secret(translated):
+def test_every_service_role_has_a_connect_policy_for_that_user_only():
+    assert set(DB_CONNECT_POLICY) == set(ROLE_OF_SERVICE)
+    for role, policy_id in DB_CONNECT_POLICY.items():
+        assert _connects_as(policy_id) == role
+    # the master user: for migrations, attached to no function (checked per role above)
+    assert _connects_as("DatabaseConnectPolicy") == "${DbUser}"
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTION_ROLES))
+def test_each_function_connects_as_its_own_services_role(function_id):
+    resources = load()["Resources"]
+    variables = resources[function_id]["Properties"]["Environment"]["Variables"]
+    assert variables["DB_USER"] == FUNCTION_ROLES[function_id]
+    assert "DB_USER" not in load()["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_the_proxy_logs_in_as_the_service_roles_with_iam_and_as_the_master_with_its_secret(translated):
+    resources = load()["Resources"]
+    assert resources["DbProxy"]["Properties"]["DefaultAuthScheme"] == "IAM_AUTH"
+    assert resources["DbCluster"]["Properties"]["EnableIAMDatabaseAuthentication"] is True
     role = translated["Resources"]["DbProxyRole"]["Properties"]
-    [statement] = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    assert statement["Action"] == "secretsmanager:GetSecretValue"
-    assert statement["Resource"] == {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}
+    statements = {s["Action"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"secretsmanager:GetSecretValue", "rds-db:connect"}
+    secret = statements["secretsmanager:GetSecretValue"]
+    assert secret["Resource"] == {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}
+    users = [r["Fn::Sub"] for r in statements["rds-db:connect"]["Resource"]]
+    cluster = "${DbCluster.DBClusterResourceId}"
+    prefix = f"arn:${{AWS::Partition}}:rds-db:${{AWS::Region}}:${{AWS::AccountId}}:dbuser:{cluster}/"
+    assert all(u.startswith(prefix) for u in users)
+    assert sorted(u.removeprefix(prefix) for u in users) == sorted(ROLE_OF_SERVICE)
 
 
 def test_the_schedule_and_rules_may_invoke_only_their_own_function(translated):
