@@ -94,6 +94,8 @@ def test_snapstart_functions_publish_versions_behind_an_alias(function_id):
     props = load()["Resources"][function_id]["Properties"]
     assert props["AutoPublishAlias"] == "live"
     assert props["SnapStart"] == {"ApplyOn": APPLY_ON}
+    # a replaced version (and its snapshot, billed while it exists) is deleted, not retained
+    assert props["VersionDeletionPolicy"] == "Delete"
 
 
 def test_the_relay_has_no_snapstart():
@@ -116,6 +118,7 @@ def test_with_the_parameter_the_published_versions_have_snapstart_or_not(snapsta
         version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
         assert resources[version]["Type"] == "AWS::Lambda::Version"
         assert resources[version]["Properties"]["FunctionName"] == {"Ref": function_id}
+        assert resources[version]["DeletionPolicy"] == "Delete"
 
 
 def test_every_event_source_of_a_snapstart_function_invokes_its_alias(translated):
