@@ -86,6 +86,9 @@ def before_snapshot() -> None:
     finally:
         if "engine" in deps.__dict__:
             deps.engine.dispose()
+        # Whatever init may have built with the publishing environment's credentials.
+        deps.forget(*AWS_PARTS)
+        aws.renew()
     logger.info("SnapStart: primed for the snapshot", extra=primed)
 
 
@@ -95,8 +98,7 @@ def after_restore() -> None:
     random.seed()  # from os.urandom
     aws.renew()
     deps = container()
-    for part in AWS_PARTS:
-        deps.__dict__.pop(part, None)
+    deps.forget(*AWS_PARTS)
     if "engine" in deps.__dict__:
         # A new pool on the same engine, which keeps its compiled statements. close=False:
         # a connection that slipped into the snapshot is shared by every copy; none of
