@@ -120,3 +120,22 @@ def test_event_and_body_models_are_built_on_first_use_only():
     )
     # Then no validator was built at import; using one model builds that one alone
     assert out["result"] == [False, False, True, False]
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_a_handler_registers_the_snapstart_hooks_only_where_the_runtime_has_them(available):
+    # Given Lambda's Python runtime, which brings snapshot_restore_py, or another without it
+    pytest.importorskip("snapshot_restore_py")
+    hide = "" if available else "sys.modules['snapshot_restore_py'] = None  # import fails"
+    out = loaded_after(
+        f"""
+        import sys
+        {hide}
+        import orders.handlers.api
+        from common import snapstart
+
+        result = [snapstart._registered, sys.modules.get("snapshot_restore_py") is not None]
+        """
+    )
+    # Then the handler imports either way, and registers its hooks where it can
+    assert out["result"] == [available, available]

@@ -61,6 +61,11 @@ class Container:
                 raise TypeError(f"unknown part {name!r}")
             self.__dict__[name] = value
 
+    def forget(self, *parts: str) -> None:
+        """Drop the given parts if built: each is built again on first use."""
+        for name in parts:
+            self.__dict__.pop(name, None)
+
     @cached_property
     def settings(self) -> Settings:
         return get_settings()

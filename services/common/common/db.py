@@ -61,14 +61,17 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     )
     connect_args["ssl_context"] = ssl.create_default_context()
     engine = create_engine(url, connect_args=connect_args, **options)
-    if rds_client is None:
-        from common import aws  # botocore, not boto3; only the RDS Proxy path pays for it
-
-        rds_client = aws.session().create_client("rds", region_name=settings.aws_region)
 
     @event.listens_for(engine, "do_connect")
     def _iam_auth_token(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-        cparams["password"] = rds_client.generate_db_auth_token(
+        # The client is looked up per connection, not captured here: common.aws.renew
+        # (after a SnapStart restore) must reach connections of an engine built before.
+        client = rds_client
+        if client is None:
+            from common import aws  # botocore, not boto3; only the RDS Proxy path pays for it
+
+            client = aws.rds_client(settings.aws_region)
+        cparams["password"] = client.generate_db_auth_token(
             DBHostname=settings.db_host, Port=settings.db_port, DBUsername=settings.db_user
         )
 

@@ -117,6 +117,12 @@ _MARK_PROCESSED = (
     .on_conflict_do_nothing()
     .returning(processed_events.c.event_id)
 )
+# Each with the parameter names it is executed with (they are part of SQLAlchemy's cache
+# key): common.snapstart compiles them before a SnapStart snapshot.
+PRIMED_STATEMENTS = (
+    (_ADD_EVENT, ("event_id", "source", "detail_type", "detail", "correlation_id", "trace_header")),
+    (_MARK_PROCESSED, ("consumer", "event_id")),
+)
 
 
 def add_event(conn: Connection, event: DomainEvent) -> int:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
-from common import http
+from common import http, snapstart
 from common.bootstrap import container
 from common.db import retry_on_disconnect
 from common.events import Sku
@@ -23,6 +23,9 @@ from inventory.domain.commands import SetStock
 from inventory.domain.model import StockBelowReserved, StockNotFound
 from inventory.handlers.schemas import PutStockRequest, StockOut
 from inventory.usecases import get_stock, set_stock
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register()
 
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
 

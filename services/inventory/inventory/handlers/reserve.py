@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import snapstart
 from common.bootstrap import Container, container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
@@ -19,6 +20,9 @@ from common.events import OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.usecases import Handled, ReservationResult, consume_reservation, reserve_stock
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 METRICS = {
     Handled.RESERVED: "InventoryReserved",

@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import snapstart
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
@@ -30,6 +31,9 @@ from notifications.usecases import (
     send_order_confirmation,
     send_rejection_notice,
 )
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("sesv2",))
 
 # Each event this function takes: the use case that sends its email, and its metric.
 SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {

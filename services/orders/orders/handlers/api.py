@@ -12,11 +12,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from common import http
+from common import http, snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
 from orders.handlers import errors
 from orders.handlers.routes import orders, products
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 app = http.create_app(lambda: container().verifier)
 errors.register(app)

@@ -16,9 +16,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
 from common.outbox import health, prune, relay
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 # Stop starting new work when less than this is left of the invocation.
 SAFETY_MARGIN_S = 5.0

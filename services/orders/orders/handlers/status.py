@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import snapstart
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
@@ -27,6 +28,9 @@ from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.model import OrderNotFound
 from orders.domain.status import StatusEvent
 from orders.usecases import apply_status_event
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 ACCEPTS = (
     InventoryReserved,

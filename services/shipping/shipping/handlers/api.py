@@ -11,11 +11,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from common import http
+from common import http, snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
 from shipping.handlers import errors
 from shipping.handlers.routes import shipments
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 app = http.create_app(lambda: container().verifier)
 errors.register(app)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from common import snapstart
 from common.bootstrap import Container, container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
@@ -18,6 +19,9 @@ from common.events import InventoryReserved
 from common.observability import logger, metrics, tracer
 from shipping.adapters.repository import ShippingUnitOfWork
 from shipping.usecases import Handled, ShipmentResult, request_shipment
+
+# SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
+snapstart.register(services=("events",))
 
 METRICS = {
     Handled.REQUESTED: "ShipmentRequested",
