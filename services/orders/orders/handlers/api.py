@@ -16,11 +16,11 @@ from common import http
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
 from orders.handlers import errors
-from orders.handlers.routes import orders, products
+from orders.handlers.routes import cancel, orders, products
 
 app = http.create_app(lambda: container().verifier)
 errors.register(app)
-ROUTES = (orders, products)
+ROUTES = (orders, cancel, products)
 for _module in ROUTES:
     app.include_router(_module.router)
 

@@ -47,6 +47,10 @@ class PutProductRequest(RequestModel):
         return value
 
 
+class CancelOrderRequest(RequestModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
 class OrderItemOut(CamelModel):
     sku: str
     quantity: int
@@ -59,6 +63,7 @@ class OrderOut(CamelModel):
     customer_id: str
     status: str
     rejection_reason: str | None = None
+    cancellation_reason: str | None = None
     items: list[OrderItemOut]
     total: Money
     currency: str
@@ -74,6 +79,7 @@ class OrderOut(CamelModel):
             customer_id=order.customer_id,
             status=order.status.value,
             rejection_reason=order.rejection_reason,
+            cancellation_reason=order.cancellation_reason,
             items=[
                 OrderItemOut(
                     sku=line.sku,
