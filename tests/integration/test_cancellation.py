@@ -294,7 +294,7 @@ def test_a_cancellation_after_the_goods_left_is_refused_and_the_order_ships(
     # Given the goods left, and the customer cancels before the order heard of it
     body = {"carrier": "DHL", "trackingNumber": "JD1"}
     assert shipping_api.post(f"/shipments/{order['orderId']}/dispatch", body).status == 200
-    assert orders_api.post(f"/orders/{order['orderId']}/cancel").status == 202
+    assert orders_api.post(f"/orders/{order['orderId']}/cancel", {"reason": "too slow"}).status == 202
 
     # When everything is delivered
     pump.run()
@@ -304,6 +304,7 @@ def test_a_cancellation_after_the_goods_left_is_refused_and_the_order_ships(
     valid(refused)
     assert "DISPATCHED" in refused.reason
     assert status_of(engine, order["orderId"]) == "SHIPPED"
+    assert orders_api.get(f"/orders/{order['orderId']}").body["cancellationReason"] is None  # refused
     assert stock(engine)["SKU-1"] == (8, 0)
     counts = dict(state(db)["outbox"])
     assert "ShipmentCancelled" not in counts and "OrderCancelled" not in counts

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from common.events import CamelModel, CurrencyCode, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
-from orders.domain.model import Order, Product
+from orders.domain.model import Order, OrderStatus, Product
 
 MAX_UNIT_PRICE = Decimal("1000000.00")
 
@@ -79,7 +79,12 @@ class OrderOut(CamelModel):
             customer_id=order.customer_id,
             status=order.status.value,
             rejection_reason=order.rejection_reason,
-            cancellation_reason=order.cancellation_reason,
+            # Shown while the cancellation stands; a refused one (the goods had left) is not.
+            cancellation_reason=(
+                order.cancellation_reason
+                if order.status in (OrderStatus.CANCELLING, OrderStatus.CANCELLED)
+                else None
+            ),
             items=[
                 OrderItemOut(
                     sku=line.sku,
