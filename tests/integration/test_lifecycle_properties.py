@@ -335,6 +335,8 @@ def test_any_schedule_keeps_the_stock_invariants_and_ends_every_order_once(engin
     assert final["DELIVERED"] > 0 and final["CANCELLED"] > 0, final
     assert world.cancels_asked >= final["CANCELLED"]
     world.check()
+    # every order ended, so every reservation ended too: consumed, or released
+    assert all(reserved == 0 for _, reserved in world.stock().values()), world.stock()
 
     def kind(subject: str) -> str:
         for marker in ("We received", "on its way", "could not be fulfilled", "is cancelled"):
