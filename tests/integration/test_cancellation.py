@@ -382,6 +382,38 @@ def test_cancelled_before_its_reservation_no_stock_is_ever_reserved_nor_a_shipme
     assert shipping_api.post(f"/shipments/{order['orderId']}/deliver").status == 409
 
 
+def test_cancelled_while_confirmed_before_shipping_heard_the_stock_returns_and_no_shipment_follows(
+    suite, orders_api, container, engine, shipping_api
+):
+    # Given an order whose stock is reserved (CONFIRMED), its InventoryReserved not yet at shipping
+    order = place(orders_api, [{"sku": "SKU-1", "quantity": 2}], "corr-confirmed")
+    [created] = outbox(engine, "OrderCreated")
+    reserved = reserve_stock(created, InventoryUnitOfWork(engine)).published
+    assert isinstance(reserved, InventoryReserved)
+    apply_status_event(reserved, OrdersUnitOfWork(engine))
+    assert status_of(engine, order["orderId"]) == "CONFIRMED"
+    assert stock(engine)["SKU-1"] == (10, 2)
+
+    # When the customer cancels, and the saga runs with shipping hearing the cancellation first
+    asked = orders_api.post(f"/orders/{order['orderId']}/cancel", {"reason": "duplicate order"})
+    assert asked.status == 202
+    [requested] = outbox(engine, "OrderCancellationRequested")
+    assert shipping.request(eventbridge_event(requested), container).handled is ShippingHandled.CANCELLED
+    [announced] = outbox(engine, "ShipmentCancelled")
+    apply_status_event(announced, OrdersUnitOfWork(engine))
+    [cancelled] = outbox(engine, "OrderCancelled")
+    assert reserve.handle(eventbridge_event(cancelled), container) is InventoryHandled.RELEASED
+
+    # Then the stock is back, and the late InventoryReserved requests no shipment
+    assert stock(engine)["SKU-1"] == (10, 0)
+    late = shipping.request(eventbridge_event(reserved), container)
+    assert late.handled is ShippingHandled.ORDER_CANCELLED and late.outbox_ids == ()
+    assert outbox(engine, "ShipmentRequested") == []
+    got = orders_api.get(f"/orders/{order['orderId']}").body
+    assert (got["status"], got["cancellationReason"]) == ("CANCELLED", "duplicate order")
+    assert shipping_api.get(f"/shipments/{order['orderId']}").body["status"] == "CANCELLED"
+
+
 def test_a_release_happens_once_and_a_dispatch_after_it_changes_no_stock(
     suite, orders_api, container, engine
 ):
