@@ -23,10 +23,12 @@ from sqlalchemy import text
 from common import bootstrap
 from common.events import (
     EventMetadata,
+    InventoryReserved,
     OrderCancellationRequested,
     OrderCancelled,
     OrderCreated,
     OrderCreatedItem,
+    ReservedItem,
     ShipmentCancelled,
     ShipmentDispatched,
     ShippingAddress,
@@ -175,3 +177,64 @@ def test_a_cancellation_and_a_dispatch_never_both_win(container, settings, mint,
     # both outcomes happened (on two cores the race goes either way), and nothing else
     assert sum(outcomes.values()) == ROUNDS
     print(f"race outcomes over {ROUNDS} rounds: {dict(outcomes)}")
+
+
+def test_a_cancellation_racing_the_shipment_request_leaves_no_shipment_to_dispatch(
+    container, settings, engine
+):
+    """ShippingFunction in two containers at once: ``InventoryReserved`` and
+    ``OrderCancellationRequested`` of the same order. The order's one shipment row
+    serialises them: whichever comes second sees the first, so the shipment always
+    ends CANCELLED (requested then cancelled, or never requested)."""
+    first = bootstrap.Container(settings=settings, events_client=container.events_client)
+    second = bootstrap.Container(settings=settings, events_client=container.events_client)
+    outcomes: Counter[str] = Counter()
+    try:
+        for n in range(ROUNDS):
+            order_id = uuid.uuid4()
+            reserved = InventoryReserved(
+                order_id=order_id,
+                customer_id="customer-1",
+                items=[ReservedItem(sku="RACE-2", quantity=1)],
+                shipping_address=ADDRESS,
+                metadata=EventMetadata.new(f"corr-request-{n}"),
+            )
+            requested = OrderCancellationRequested(
+                order_id=order_id, customer_id="customer-1", metadata=EventMetadata.new(f"corr-request-{n}")
+            )
+            barrier = threading.Barrier(2)
+            results: dict[str, Any] = {}
+
+            def handle(
+                name: str, deps: Any, event: dict[str, Any], barrier: threading.Barrier = barrier
+            ) -> None:
+                barrier.wait()
+                results[name] = shipping.request(event, deps).handled
+
+            threads = [
+                threading.Thread(target=handle, args=("request", first, eventbridge_event(reserved))),
+                threading.Thread(target=handle, args=("cancel", second, eventbridge_event(requested))),
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+
+            assert results["cancel"] is Handled.CANCELLED, results
+            assert results["request"] in (Handled.REQUESTED, Handled.ORDER_CANCELLED), results
+            outcomes[results["request"].value] += 1
+            with engine.connect() as conn:
+                statuses = list(
+                    conn.execute(
+                        text("SELECT status FROM shipping.shipments WHERE order_id = :o"), {"o": order_id}
+                    ).scalars()
+                )
+            assert statuses == ["CANCELLED"]
+            assert len(_outbox(engine, "ShipmentCancelled", order_id)) == 1
+            requested_count = len(_outbox(engine, "ShipmentRequested", order_id))
+            assert requested_count == (1 if results["request"] is Handled.REQUESTED else 0)
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+    assert sum(outcomes.values()) == ROUNDS
+    print(f"request/cancel outcomes over {ROUNDS} rounds: {dict(outcomes)}")
