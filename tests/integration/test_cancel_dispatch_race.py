@@ -206,7 +206,11 @@ def test_a_cancellation_racing_the_shipment_request_leaves_no_shipment_to_dispat
             results: dict[str, Any] = {}
 
             def handle(
-                name: str, deps: Any, event: dict[str, Any], barrier: threading.Barrier = barrier
+                name: str,
+                deps: Any,
+                event: dict[str, Any],
+                barrier: threading.Barrier = barrier,
+                results: dict[str, Any] = results,
             ) -> None:
                 barrier.wait()
                 results[name] = shipping.request(event, deps).handled
