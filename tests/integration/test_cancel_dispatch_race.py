@@ -7,6 +7,9 @@ functions' container, another engine). Both start together at a barrier. Whateve
 the interleaving, exactly one wins: the goods left (the cancellation refused, the
 reservation consumed) or they never will (the dispatch 409, the reservation
 released), never both; and the stock invariants hold after every round.
+
+The second test races the cancellation against the shipment request itself
+(``InventoryReserved``), in two ShippingFunction containers.
 """
 
 from __future__ import annotations
