@@ -1,5 +1,6 @@
 """``orderflow demo``: seeds a catalog and stock, places orders against a running
-local suite, and shows each order's journey until every order has settled."""
+local suite, and shows each order's journey until every order has settled; then
+dispatches and delivers one, and cancels another (its stock given back)."""
 
 from __future__ import annotations
 
@@ -196,7 +197,10 @@ def run(
     if pending or not all(j.email_subject for j in journeys):
         say(f"Not settled after {timeout_s:.0f} s: see the suite's log for the failing function")
         return 1
-    return _dispatch_and_deliver(journeys[0], api, admin, started, timeout_s, say)
+    delivered = _dispatch_and_deliver(journeys[0], api, admin, started, timeout_s, say)
+    if delivered:
+        return delivered
+    return _cancel(journeys[1], lamp, api, aws, admin, started, timeout_s, say)
 
 
 def _dispatch_and_deliver(
@@ -226,4 +230,40 @@ def _dispatch_and_deliver(
                 j.history.append(j.status)
     say(f"  {j.label:<15} {(j.order_id or '')[:8]:<9} {' → '.join(j.history)}  (DemoPost {tracking})")
     say("Summary: 1 order dispatched and delivered")
+    return 0
+
+
+def _cancel(
+    j: Journey, sku: str, api: str, aws: str, admin: str, started: float, timeout_s: float, say: Any
+) -> int:
+    """The customer's change of mind: the order is cancelled before it leaves, its
+    reservation goes back to the stock, and one cancellation email follows."""
+    status, before = request("GET", f"{api}/inventory/{sku}", admin)
+    if status != 200:
+        raise DemoError(f"GET /inventory/{sku} answered {status}: {before}")
+    status, answer = request(
+        "POST", f"{api}/orders/{j.order_id}/cancel", j.token, {"reason": "Changed my mind"}
+    )
+    if status != 202:
+        raise DemoError(f"POST /orders/{j.order_id}/cancel answered {status}: {answer}")
+    number = (j.order_id or "")[:8]
+    while True:
+        status, answer = request("GET", f"{api}/orders/{j.order_id}", j.token)
+        if status == 200 and answer["status"] != j.history[-1]:
+            j.status = answer["status"]
+            j.history.append(j.status)
+        _, after = request("GET", f"{api}/inventory/{sku}", admin)
+        subjects = [s for s in emails_by_recipient(aws).get(j.email, []) if number in s and "cancelled" in s]
+        if j.status == "CANCELLED" and after.get("reserved", -1) < before["reserved"] and subjects:
+            break
+        if time.monotonic() - started > timeout_s:
+            say(f"Order {number} not CANCELLED after {timeout_s:.0f} s: see the suite's log")
+            return 1
+        time.sleep(0.3)
+    say(f"  {j.label:<15} {number:<9} {' → '.join(j.history)}  (✉ {subjects[0]})")
+    say(
+        f"  {sku}: reserved {before['reserved']} → {after['reserved']}, "
+        f"available {before['available']} → {after['available']}"
+    )
+    say("Summary: 1 order cancelled, its stock given back")
     return 0

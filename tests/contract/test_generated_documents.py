@@ -28,12 +28,17 @@ from common.events import (
     ALL_EVENTS,
     DomainEvent,
     EventMetadata,
+    InventoryReleased,
     InventoryReservationFailed,
     InventoryReserved,
+    OrderCancellationRequested,
+    OrderCancelled,
     OrderCreated,
     OrderCreatedItem,
     OrderStatusChanged,
     ReservedItem,
+    ShipmentCancellationRefused,
+    ShipmentCancelled,
     ShipmentDelivered,
     ShipmentDispatched,
     ShipmentRequested,
@@ -184,6 +189,54 @@ EXAMPLES: dict[type[DomainEvent], list[DomainEvent]] = {
             status="DELIVERED",
             metadata=_metadata(causation=str(uuid.uuid4())),
         ),
+        OrderStatusChanged(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            previous_status="CANCELLING",
+            status="CANCELLED",
+            cancellation_reason="changed my mind",
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
+    ],
+    OrderCancellationRequested: [
+        OrderCancellationRequested(
+            order_id=ORDER_ID, customer_id="customer-1", reason="changed my mind", metadata=_metadata()
+        ),
+        OrderCancellationRequested(order_id=ORDER_ID, customer_id="customer-1", metadata=_metadata()),
+    ],
+    ShipmentCancelled: [
+        ShipmentCancelled(
+            order_id=ORDER_ID,
+            shipment_id=uuid.uuid4(),
+            cancelled_at=datetime.now(UTC),
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
+        # Cancelled before any shipment was requested.
+        ShipmentCancelled(
+            order_id=ORDER_ID,
+            shipment_id=None,
+            cancelled_at=datetime.now(UTC),
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        ),
+    ],
+    ShipmentCancellationRefused: [
+        ShipmentCancellationRefused(
+            order_id=ORDER_ID,
+            shipment_id=uuid.uuid4(),
+            reason="the shipment is DISPATCHED: the goods have left",
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        )
+    ],
+    OrderCancelled: [
+        OrderCancelled(
+            order_id=ORDER_ID,
+            customer_id="customer-1",
+            cancellation_reason=None,
+            metadata=_metadata(causation=str(uuid.uuid4())),
+        )
+    ],
+    InventoryReleased: [
+        InventoryReleased(order_id=ORDER_ID, items=RESERVED, metadata=_metadata(causation=str(uuid.uuid4())))
     ],
     ShipmentDispatched: [
         ShipmentDispatched(

@@ -22,13 +22,20 @@ CONTRACT_FUNCTIONS = {
     "ShippingApiFunction",
 }
 CONSUMES = {
-    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
-    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
-    "ShippingFunction": {"InventoryReserved"},
+    "InventoryFunction": {"OrderCreated", "OrderCancelled", "ShipmentDispatched"},
+    "NotificationsFunction": {
+        "OrderCreated",
+        "InventoryReservationFailed",
+        "OrderCancelled",
+        "ShipmentDispatched",
+    },
+    "ShippingFunction": {"InventoryReserved", "OrderCancellationRequested"},
     "OrderStatusFunction": {
         "InventoryReserved",
         "InventoryReservationFailed",
         "ShipmentRequested",
+        "ShipmentCancelled",
+        "ShipmentCancellationRefused",
         "ShipmentDispatched",
         "ShipmentDelivered",
     },

@@ -22,13 +22,20 @@ EVENTS = ROOT / "events"
 FUNCTIONS = functions()
 CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
 CONSUMES = {  # the contract's "who consumes what"
-    "InventoryFunction": {"OrderCreated", "ShipmentDispatched"},
-    "NotificationsFunction": {"OrderCreated", "InventoryReservationFailed", "ShipmentDispatched"},
-    "ShippingFunction": {"InventoryReserved"},
+    "InventoryFunction": {"OrderCreated", "OrderCancelled", "ShipmentDispatched"},
+    "NotificationsFunction": {
+        "OrderCreated",
+        "InventoryReservationFailed",
+        "OrderCancelled",
+        "ShipmentDispatched",
+    },
+    "ShippingFunction": {"InventoryReserved", "OrderCancellationRequested"},
     "OrderStatusFunction": {
         "InventoryReserved",
         "InventoryReservationFailed",
         "ShipmentRequested",
+        "ShipmentCancelled",
+        "ShipmentCancellationRefused",
         "ShipmentDispatched",
         "ShipmentDelivered",
     },

@@ -169,3 +169,88 @@ def test_an_order_is_dispatched_and_delivered_and_its_stock_settles(
     emails = suite.emails_to(email)
     assert len(emails) == 2, emails
     assert any("JD0146-E2E" in (m.get("body") or "") or "on its way" in m["subject"] for m in emails)
+
+
+def test_an_order_cancelled_before_dispatch_gets_its_stock_back_and_one_email(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    admin = suite.token("e2e-admin", admin=True)
+    suite.stock(sku, on_hand=10)
+    placed = suite.place(token, [{"sku": sku, "quantity": 3}])
+    assert placed.status == 201, placed.body
+    order_id = placed.body["orderId"]
+
+    # As soon as its stock is reserved (CONFIRMED; shipping may have moved it on to SHIPPING
+    # within the same poll), the customer cancels it
+    seen = wait_for(
+        lambda: suite.request("GET", f"/orders/{order_id}", token=token).body.get("status"),
+        lambda s: s in ("CONFIRMED", "SHIPPING"),
+        30,
+        "the order to be CONFIRMED",
+        suite,
+        every_s=0.01,
+    )
+    asked = suite.request(
+        "POST", f"/orders/{order_id}/cancel", token=token, body={"reason": "Changed my mind"}
+    )
+    assert asked.status == 202 and asked.body["status"] == "CANCELLING", (seen, asked.body)
+
+    def order() -> Any:
+        return suite.request("GET", f"/orders/{order_id}", token=token).body
+
+    done = wait_for(order, lambda o: o.get("status") == "CANCELLED", 30, "the order to be CANCELLED", suite)
+    assert done["cancellationReason"] == "Changed my mind"
+    # the reservation went back to the stock, and the shipment will never leave
+    wait_for(
+        lambda: suite.inventory(sku), lambda s: s["reserved"] == 0, 30, "the stock to be released", suite
+    )
+    assert suite.inventory(sku) == {"sku": sku, "onHand": 10, "reserved": 0, "available": 10}
+    shipment = suite.request("GET", f"/shipments/{order_id}", token=admin)
+    assert shipment.status == 200 and shipment.body["status"] == "CANCELLED", shipment.body
+    refused = suite.request(
+        "POST",
+        f"/shipments/{order_id}/dispatch",
+        token=admin,
+        body={"carrier": "DHL", "trackingNumber": "X1"},
+    )
+    assert refused.status == 409, refused.body
+    again = suite.request("POST", f"/orders/{order_id}/cancel", token=token)
+    assert again.status == 200 and again.body["status"] == "CANCELLED"
+
+    # the receipt and one cancellation email
+    wait_for(lambda: suite.emails_to(email), lambda m: len(m) >= 2, 30, "two emails", suite)
+    time.sleep(1.5)
+    subjects = sorted(m["subject"] for m in suite.emails_to(email))
+    assert len(subjects) == 2 and sum(s.endswith("is cancelled") for s in subjects) == 1, subjects
+
+
+def test_a_cancellation_after_dispatch_is_refused_and_the_order_ships(
+    suite: LocalSuite, customer: tuple[str, str], sku: str
+) -> None:
+    token, email = customer
+    admin = suite.token("e2e-admin", admin=True)
+    suite.stock(sku, on_hand=10)
+    placed = suite.place(token, [{"sku": sku, "quantity": 2}])
+    order_id = placed.body["orderId"]
+    assert suite.wait_settled(token, order_id)["status"] == "SHIPPING"
+    body = {"carrier": "DHL", "trackingNumber": "JD-CANCEL-LATE"}
+    assert suite.request("POST", f"/shipments/{order_id}/dispatch", token=admin, body=body).status == 200
+
+    # Cancelled right after the dispatch: 409 if the order already heard of it, else
+    # accepted (CANCELLING) and then refused by shipping, which knows the goods left
+    asked = suite.request("POST", f"/orders/{order_id}/cancel", token=token)
+    assert asked.status in (202, 409), asked.body
+    if asked.status == 409:
+        assert asked.body["error"]["code"] == "ORDER_NOT_CANCELLABLE"
+
+    def status() -> Any:
+        return suite.request("GET", f"/orders/{order_id}", token=token).body.get("status")
+
+    wait_for(status, lambda s: s == "SHIPPED", 30, "the order to be SHIPPED", suite)
+    wait_for(lambda: suite.inventory(sku), lambda s: s["reserved"] == 0, 30, "the stock to settle", suite)
+    assert suite.inventory(sku) == {"sku": sku, "onHand": 8, "reserved": 0, "available": 8}
+    late = suite.request("POST", f"/orders/{order_id}/cancel", token=token)
+    assert late.status == 409 and late.body["error"]["code"] == "ORDER_NOT_CANCELLABLE", late.body
+    time.sleep(1.5)
+    assert not any(m["subject"].endswith("is cancelled") for m in suite.emails_to(email))

@@ -310,7 +310,7 @@ def _without_metadata() -> dict[str, Any]:
 
 
 def _unknown_detail_type() -> dict[str, Any]:
-    return {**_valid(), "detail-type": "OrderCancelled"}
+    return {**_valid(), "detail-type": "ShipmentRequested"}
 
 
 def _wrong_source() -> dict[str, Any]:

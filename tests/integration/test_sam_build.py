@@ -351,5 +351,25 @@ def test_every_sample_runs_through_its_function_from_the_build_output(invoke, db
     status, result = run("OrderStatusFunction", "shipment-delivered.json")
     assert status == 0 and order_status() == "DELIVERED", result
 
+    # A cancellation, now too late: refused by the API, and by shipping (the goods left).
+    status, _, body = _http(run("OrdersApiFunction", "cancel-order.json"))
+    assert (status, body["error"]["code"]) == (409, "ORDER_NOT_CANCELLABLE"), body
+    status, result = run("ShippingFunction", "order-cancellation-requested.json")
+    assert (status, result) == (0, {"handled": "CANCELLATION_REFUSED"}), result
+    status, result = run("OrderStatusFunction", "shipment-cancellation-refused.json")
+    assert status == 0 and result["changes"] == [] and order_status() == "DELIVERED", result
+    # a ShipmentCancelled for a delivered order contradicts it: ignored, reported, never backwards
+    status, result = run("OrderStatusFunction", "shipment-cancelled.json")
+    assert status == 0 and result["changes"] == [] and order_status() == "DELIVERED", result
+    # OrderCancelled (the samples' story had reserved nothing): nothing to release
+    status, result = run("InventoryFunction", "order-cancelled.json")
+    assert (status, result) == (0, {"handled": "CANCELLED_UNRESERVED"}), result
+    status, result = run("NotificationsFunction", "order-cancelled.json")
+    assert status == 0 and result["orderId"] == SAMPLE_ORDER and result["messageId"], result
+    kinds = _rows(
+        db, "SELECT kind FROM notifications.emails WHERE order_id = :o ORDER BY kind", o=SAMPLE_ORDER
+    )
+    assert [r["kind"] for r in kinds] == ["CANCELLATION", "CONFIRMATION", "DISPATCH", "REJECTION"]
+
     every_sample = {(fid, p.name) for fid in functions() for p in (EVENTS / fid).glob("*.json")}
     assert ran == every_sample, f"samples not run: {sorted(every_sample - ran)}"

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Self
 
 from common.events import DomainEvent
-from orders.domain.model import Order, Product
+from orders.domain.model import Order, OrderStatus, Product
+from orders.domain.status import OrderState
 
 
 @dataclass
@@ -90,6 +91,19 @@ class FakeOrderRepository:
         if after is not None:
             mine = [o for o in mine if (o.created_at, o.order_id) < after]
         return [copy.deepcopy(o) for o in mine[:limit]]
+
+    def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
+        order = self._orders.get(order_id)
+        if order is None:
+            return None
+        return OrderState(
+            order.order_id, order.customer_id, order.status, order.rejection_reason, order.cancellation_reason
+        )
+
+    def mark_cancelling(self, order_id: uuid.UUID, reason: str | None, at: datetime) -> None:
+        self._orders[order_id] = replace(
+            self._orders[order_id], status=OrderStatus.CANCELLING, cancellation_reason=reason, updated_at=at
+        )
 
 
 class FakeOutbox:

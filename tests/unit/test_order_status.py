@@ -24,8 +24,8 @@ from common.events import (
     ShippingAddress,
     ShortItem,
 )
-from orders.domain.model import OrderNotFound, OrderStatus
-from orders.domain.status import OrderState, Transition, decide, rejection_reason
+from orders.domain.model import OrderNotCancellable, OrderNotFound, OrderStatus
+from orders.domain.status import OrderState, Transition, decide, rejection_reason, request_cancellation
 from orders.usecases import STATUS_CONSUMER, apply_status_event
 from tests.unit.fakes import FakeOutbox, FakeProcessed
 
@@ -60,6 +60,28 @@ RULES = [
     (OrderStatus.DELIVERED, S, [], False),
     (OrderStatus.DELIVERED, R, [], True),  # DELIVERED is terminal
     (R, OrderStatus.SHIPPED, [], True),
+    # --- a cancellation under way: shipping's answer decides, nothing else moves the order
+    (K := OrderStatus.CANCELLING, X := OrderStatus.CANCELLED, [(K, X)], False),
+    (K, C, [], False),  # a late reservation
+    (K, S, [], False),  # a late shipment request
+    (K, R, [], False),  # a reservation failure after the cancellation: it ends CANCELLED
+    (K, OrderStatus.SHIPPED, [(K, OrderStatus.SHIPPED)], False),  # the goods had left
+    (
+        K,
+        OrderStatus.DELIVERED,
+        [(K, OrderStatus.SHIPPED), (OrderStatus.SHIPPED, OrderStatus.DELIVERED)],
+        False,
+    ),
+    (X, X, [], False),  # duplicate
+    (X, C, [], False),  # late events for a cancelled order change nothing
+    (X, S, [], False),
+    (X, R, [], False),
+    (X, OrderStatus.SHIPPED, [], True),  # goods leaving a cancelled order: shipping broke its word
+    (X, OrderStatus.DELIVERED, [], True),
+    (P, X, [], True),  # ShipmentCancelled with no cancellation asked for
+    (S, X, [], True),
+    (OrderStatus.SHIPPED, X, [], True),
+    (R, X, [], True),
 ]
 
 
@@ -71,6 +93,23 @@ def test_status_rules(current, target, steps, conflict):
     assert decision.transitions == tuple(Transition(a, b) for a, b in steps)
     assert (decision.conflict is not None) is conflict
     assert decision.final == (steps[-1][1] if steps else None)
+
+
+@pytest.mark.parametrize("current", [P, C, S])
+def test_a_cancellation_is_accepted_before_the_goods_leave(current):
+    assert request_cancellation(current) == Transition(current, OrderStatus.CANCELLING)
+
+
+@pytest.mark.parametrize("current", [OrderStatus.CANCELLING, OrderStatus.CANCELLED])
+def test_a_repeated_cancellation_changes_nothing(current):
+    assert request_cancellation(current) is None
+
+
+@pytest.mark.parametrize("current", [OrderStatus.SHIPPED, OrderStatus.DELIVERED, R])
+def test_a_cancellation_is_refused_once_the_goods_left_or_the_order_was_rejected(current):
+    with pytest.raises(OrderNotCancellable) as refused:
+        request_cancellation(current)
+    assert refused.value.status is current
 
 
 def test_the_rejection_reason_names_every_short_item():

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from common.events import (
     DomainEvent,
     EventMetadata,
     InventoryReserved,
+    OrderCancellationRequested,
     ReservedItem,
+    ShipmentCancellationRefused,
+    ShipmentCancelled,
     ShipmentRequested,
     ShippingAddress,
 )
-from shipping.domain.model import Shipment, ShipmentStatus
-from shipping.usecases import Handled, request_shipment
+from shipping.domain.model import Shipment, ShipmentConflict, ShipmentStatus
+from shipping.usecases import Handled, cancel_shipment, request_shipment
 from tests.unit.fakes import FakeOutbox, FakeProcessed
 
 ADDRESS = ShippingAddress(
@@ -42,6 +48,12 @@ class FakeShipments:
 
     def get_for_order(self, order_id: uuid.UUID) -> Shipment | None:
         return self._uow.work.shipments.get(order_id)
+
+    def lock_for_order(self, order_id: uuid.UUID) -> Shipment | None:
+        return self._uow.work.shipments.get(order_id)
+
+    def save(self, shipment: Shipment) -> None:
+        self._uow.work.shipments[shipment.order_id] = shipment
 
 
 class FakeUnitOfWork:
@@ -122,3 +134,59 @@ def test_the_same_order_under_a_new_event_id_keeps_its_one_shipment():
     assert uow.committed.shipments[first.order_id].shipment_id == shipment_id
     assert len(uow.committed.outbox) == 1
     assert ("shipping", again.metadata.event_id) in uow.committed.processed
+
+
+# --- cancellation: shipping decides ------------------------------------------------
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def cancellation(order_id: uuid.UUID) -> OrderCancellationRequested:
+    return OrderCancellationRequested(
+        order_id=order_id, customer_id="customer-1", metadata=EventMetadata.new("c")
+    )
+
+
+def test_a_requested_shipment_is_cancelled_and_can_no_longer_be_dispatched():
+    uow = FakeUnitOfWork()
+    reserved = inventory_reserved()
+    request_shipment(reserved, uow)
+    result = cancel_shipment(cancellation(reserved.order_id), uow, clock=lambda: NOW)
+    assert result.handled is Handled.CANCELLED
+    assert isinstance(result.published, ShipmentCancelled) and result.published.shipment_id is not None
+    shipment = uow.committed.shipments[reserved.order_id]
+    assert (shipment.status, shipment.cancelled_at) == (ShipmentStatus.CANCELLED, NOW)
+    with pytest.raises(ShipmentConflict):
+        shipment.dispatch("DHL", "1", NOW)
+    # another event for the same cancellation: nothing more
+    again = cancel_shipment(cancellation(reserved.order_id), uow)
+    assert again.handled is Handled.ALREADY_CANCELLED and again.outbox_ids == ()
+
+
+def test_a_cancellation_before_any_shipment_forbids_one():
+    uow = FakeUnitOfWork()
+    order_id = uuid.uuid4()
+    result = cancel_shipment(cancellation(order_id), uow, clock=lambda: NOW)
+    assert result.handled is Handled.CANCELLED
+    assert isinstance(result.published, ShipmentCancelled) and result.published.shipment_id is None
+    assert not uow.committed.shipments[order_id].was_requested
+    late = request_shipment(inventory_reserved(order_id), uow)
+    assert late.handled is Handled.ORDER_CANCELLED and late.published is None
+    assert [type(e) for e in uow.committed.outbox] == [ShipmentCancelled]
+
+
+@pytest.mark.parametrize("gone", ["dispatched", "delivered"])
+def test_a_cancellation_after_the_goods_left_is_refused(gone):
+    uow = FakeUnitOfWork()
+    reserved = inventory_reserved()
+    request_shipment(reserved, uow)
+    shipment = uow.committed.shipments[reserved.order_id].dispatch("DHL", "1", NOW)
+    assert shipment is not None
+    if gone == "delivered":
+        shipment = shipment.deliver(NOW)
+        assert shipment is not None
+    uow.committed.shipments[reserved.order_id] = shipment
+    result = cancel_shipment(cancellation(reserved.order_id), uow)
+    assert result.handled is Handled.CANCELLATION_REFUSED
+    assert isinstance(result.published, ShipmentCancellationRefused)
+    assert uow.committed.shipments[reserved.order_id].status is shipment.status

@@ -229,7 +229,10 @@ class ShipmentDelivered(DomainEvent):
     delivered_at: UtcDatetime
 
 
-OrderStatus = Literal["PENDING", "CONFIRMED", "SHIPPING", "SHIPPED", "DELIVERED", "REJECTED"]
+OrderStatus = Literal[
+    "PENDING", "CONFIRMED", "SHIPPING", "SHIPPED", "DELIVERED", "REJECTED", "CANCELLING", "CANCELLED"
+]
+CancellationReason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class OrderStatusChanged(DomainEvent):
@@ -241,6 +244,63 @@ class OrderStatusChanged(DomainEvent):
     previous_status: OrderStatus
     status: OrderStatus
     rejection_reason: str | None = None
+    cancellation_reason: CancellationReason | None = None
+
+
+# --- cancellation: orders asks, shipping decides (only it knows whether goods left) ---
+
+
+class OrderCancellationRequested(DomainEvent):
+    """A customer or an admin asked to cancel; the order is now CANCELLING."""
+
+    SOURCE: ClassVar[str] = "orders.service"
+    DETAIL_TYPE: ClassVar[str] = "OrderCancellationRequested"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    reason: CancellationReason | None = None
+
+
+class ShipmentCancelled(DomainEvent):
+    """No goods will leave for this order: its shipment was cancelled, or (``shipmentId``
+    null) none had been requested and none may be now."""
+
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentCancelled"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID | None
+    cancelled_at: UtcDatetime
+
+
+class ShipmentCancellationRefused(DomainEvent):
+    """The goods had already left: the order carries on to SHIPPED."""
+
+    SOURCE: ClassVar[str] = "shipping.service"
+    DETAIL_TYPE: ClassVar[str] = "ShipmentCancellationRefused"
+
+    order_id: uuid.UUID
+    shipment_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class OrderCancelled(DomainEvent):
+    SOURCE: ClassVar[str] = "orders.service"
+    DETAIL_TYPE: ClassVar[str] = "OrderCancelled"
+
+    order_id: uuid.UUID
+    customer_id: str = Field(min_length=1, max_length=256)
+    cancellation_reason: CancellationReason | None = None
+
+
+class InventoryReleased(DomainEvent):
+    """A cancelled order's reservation was given back to the stock."""
+
+    SOURCE: ClassVar[str] = "inventory.service"
+    DETAIL_TYPE: ClassVar[str] = "InventoryReleased"
+
+    order_id: uuid.UUID
+    items: list[ReservedItem] = Field(min_length=1, max_length=50)
 
 
 ALL_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -251,6 +311,11 @@ ALL_EVENTS: tuple[type[DomainEvent], ...] = (
     OrderStatusChanged,
     ShipmentDispatched,
     ShipmentDelivered,
+    OrderCancellationRequested,
+    ShipmentCancelled,
+    ShipmentCancellationRefused,
+    OrderCancelled,
+    InventoryReleased,
 )
 
 

@@ -157,6 +157,12 @@ def body(app: BaseRouter) -> Any:
     return value
 
 
+def optional_body(app: BaseRouter) -> Any:
+    """The request's JSON body, or None when it has none (a route whose body is optional)."""
+    value = app.context.get("body")
+    return None if value is _NO_BODY else value
+
+
 def error_response(app: BaseRouter, error: ApiError) -> Response:
     """The contract's error body for ``error`` (what an exception handler returns)."""
     request_id = getattr(app.lambda_context, "aws_request_id", None) or str(uuid.uuid4())

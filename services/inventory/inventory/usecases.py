@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from common.events import (
+    InventoryReleased,
     InventoryReservationFailed,
     InventoryReserved,
+    OrderCancelled,
     OrderCreated,
     ReservedItem,
     ShipmentDispatched,
@@ -37,6 +39,8 @@ class Handled(StrEnum):
     ORDER_ALREADY_DECIDED = "ORDER_ALREADY_DECIDED"  # another event for the order was
     CONSUMED = "CONSUMED"  # the dispatched order's reservation left the stock
     ALREADY_SETTLED = "ALREADY_SETTLED"  # its reservation was consumed or released before
+    RELEASED = "RELEASED"  # the cancelled order's reservation went back to the stock
+    CANCELLED_UNRESERVED = "CANCELLED_UNRESERVED"  # cancelled with nothing reserved (none ever will be)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,52 @@ def consume_reservation(event: ShipmentDispatched, uow: UnitOfWork) -> Handled:
         uow.stock.consume(event.order_id)
         uow.commit()
     return Handled.CONSUMED
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    handled: Handled
+    published: InventoryReleased | None = None
+    outbox_ids: tuple[int, ...] = ()
+
+
+def release_reservation(event: OrderCancelled, uow: UnitOfWork) -> ReleaseResult:
+    """The order was cancelled: give its reservation back, once, and announce
+    ``InventoryReleased``, in one transaction.
+
+    * ``OrderCancelled`` before ``OrderCreated``: a CANCELLED decision takes the
+      order's one decision (its primary key), so the late ``OrderCreated`` reserves
+      nothing. A reservation racing it waits on that key, then finds it taken.
+    * Reserved: the RELEASED settlement (its primary key admits one end per order,
+      so a redelivery, or a racing dispatch's consumption, finds it and changes
+      nothing), the stock rows locked in SKU order, ``reserved`` lowered in one
+      statement.
+    * Nothing was reserved (the reservation failed): the cancellation is recorded,
+      nothing is announced.
+    """
+    with uow:
+        if not uow.processed.mark(CONSUMER, event.metadata.event_id):
+            return ReleaseResult(Handled.DUPLICATE_EVENT)
+        if uow.reservations.decide(event.order_id, Outcome.CANCELLED, event.metadata.event_id):
+            uow.commit()
+            return ReleaseResult(Handled.CANCELLED_UNRESERVED)
+        if not uow.reservations.settle(event.order_id, Settlement.RELEASED, event.metadata.event_id):
+            uow.commit()
+            return ReleaseResult(Handled.ALREADY_SETTLED)
+        quantities = uow.reservations.quantities(event.order_id)
+        if not quantities:
+            uow.commit()
+            return ReleaseResult(Handled.CANCELLED_UNRESERVED)
+        uow.stock.lock(list(quantities))
+        uow.stock.release(event.order_id)
+        released = InventoryReleased(
+            order_id=event.order_id,
+            items=[ReservedItem(sku=sku, quantity=q) for sku, q in sorted(quantities.items())],
+            metadata=event.metadata.caused(),
+        )
+        outbox_id = uow.outbox.add(released)
+        uow.commit()
+    return ReleaseResult(Handled.RELEASED, released, (outbox_id,))
 
 
 def get_stock(sku: str, uow: UnitOfWork) -> StockLevel:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from common.events import InventoryReservationFailed, OrderCreated, ShipmentDispatched
+from common.events import InventoryReservationFailed, OrderCancelled, OrderCreated, ShipmentDispatched
 from common.observability import logger
+from notifications.domain.cancellation import render_cancellation
 from notifications.domain.confirmation import ConfirmationEmail, render_confirmation
 from notifications.domain.dispatch import render_dispatch
 from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
@@ -124,6 +125,27 @@ def send_rejection_notice(
         EmailKind.REJECTION,
         event.metadata.event_id,
         lambda to: render_rejection(event, to),
+        uow,
+        sender,
+        claim_ttl=claim_ttl,
+        transaction=transaction,
+    )
+
+
+def send_cancellation_notice(
+    event: OrderCancelled,
+    uow: UnitOfWork,
+    sender: EmailSender,
+    *,
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
+    transaction: Transaction = _run_once,
+) -> ConfirmationResult:
+    """Send the order's one cancellation email, as the dispatch email is sent."""
+    return _send_to_recorded_recipient(
+        event.order_id,
+        EmailKind.CANCELLATION,
+        event.metadata.event_id,
+        lambda to: render_cancellation(event, to),
         uow,
         sender,
         claim_ttl=claim_ttl,

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from common.events import (
     EventMetadata,
     InventoryReservationFailed,
+    OrderCancellationRequested,
+    OrderCancelled,
     OrderCreated,
     OrderCreatedItem,
     OrderStatusChanged,
     ShippingAddress,
 )
-from orders.domain.commands import PlaceOrder, UpsertProduct
+from orders.domain.commands import CancelOrder, PlaceOrder, UpsertProduct
 from orders.domain.model import (
     DomainError,
     IdempotencyKeyReused,
@@ -26,7 +28,13 @@ from orders.domain.model import (
     ProductNotFound,
 )
 from orders.domain.ports import StatusUnitOfWork, UnitOfWork
-from orders.domain.status import StatusEvent, decide, rejection_reason, target_of
+from orders.domain.status import (
+    StatusEvent,
+    decide,
+    rejection_reason,
+    request_cancellation,
+    target_of,
+)
 
 Clock = Callable[[], datetime]
 
@@ -136,6 +144,55 @@ def list_orders(
     return page, cursor
 
 
+@dataclass
+class CancellationResult:
+    order: Order
+    # True when this call moved the order to CANCELLING (202); False when it already was
+    # CANCELLING or CANCELLED (200, the order as it is).
+    accepted: bool
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+def cancel_order(cmd: CancelOrder, uow: UnitOfWork, clock: Clock = _utcnow) -> CancellationResult:
+    """Ask for the order's cancellation: CANCELLING, ``OrderStatusChanged`` and
+    ``OrderCancellationRequested`` in one transaction; shipping then decides.
+
+    The order row is locked first, so a cancellation racing a status event sees its
+    outcome (the rules are in ``orders.domain.status``). Someone else's order is as
+    unknown as a missing one; a repeat changes nothing; a SHIPPED, DELIVERED or
+    REJECTED order raises ``OrderNotCancellable``.
+    """
+    with uow:
+        state = uow.orders.lock_state(cmd.order_id)
+        if state is None or (cmd.customer_id is not None and state.customer_id != cmd.customer_id):
+            raise OrderNotFound(str(cmd.order_id))
+        step = request_cancellation(state.status)
+        if step is None:
+            order = uow.orders.get(cmd.order_id)
+            assert order is not None  # locked above
+            return CancellationResult(order, accepted=False)
+        uow.orders.mark_cancelling(cmd.order_id, cmd.reason, clock())
+        order = uow.orders.get(cmd.order_id)
+        assert order is not None
+        changed = OrderStatusChanged(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            previous_status=step.previous.value,
+            status=step.status.value,
+            cancellation_reason=cmd.reason,
+            metadata=EventMetadata.new(order.correlation_id),
+        )
+        requested = OrderCancellationRequested(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            reason=cmd.reason,
+            metadata=changed.metadata.caused(),
+        )
+        outbox_ids = [uow.outbox.add(changed), uow.outbox.add(requested)]
+        uow.commit()
+    return CancellationResult(order, accepted=True, outbox_ids=outbox_ids)
+
+
 def get_product(sku: str, uow: UnitOfWork) -> Product:
     with uow:
         product = uow.products.get(sku)
@@ -206,11 +263,26 @@ def apply_status_event(event: StatusEvent, uow: StatusUnitOfWork, clock: Clock =
                 previous_status=step.previous.value,
                 status=step.status.value,
                 rejection_reason=reason if step.status is OrderStatus.REJECTED else None,
+                cancellation_reason=(
+                    order.cancellation_reason if step.status is OrderStatus.CANCELLED else None
+                ),
                 metadata=event.metadata.caused(),
             )
             for step in decision.transitions
         ]
         outbox_ids = tuple(uow.outbox.add(change) for change in changes)
+        if decision.final is OrderStatus.CANCELLED:
+            # Inventory releases the stock and notifications writes to the customer on this.
+            outbox_ids += (
+                uow.outbox.add(
+                    OrderCancelled(
+                        order_id=order.order_id,
+                        customer_id=order.customer_id,
+                        cancellation_reason=order.cancellation_reason,
+                        metadata=event.metadata.caused(),
+                    )
+                ),
+            )
         final = decision.final
         if final is not None:
             uow.orders.set_status(order.order_id, final, reason, clock())

@@ -44,6 +44,12 @@ _CONSUME = (
         updated_at=func.now(),
     )
 )
+_RELEASE = (
+    stock.update()
+    .where(stock.c.sku == reservations.c.sku)
+    .where(reservations.c.order_id == bindparam("b_order_id"))
+    .values(reserved=stock.c.reserved - reservations.c.quantity, updated_at=func.now())
+)
 _SETTLE = (
     insert(settlements)
     .values(
@@ -81,6 +87,9 @@ class SqlStockRepository:
 
     def consume(self, order_id: uuid.UUID) -> None:
         self._c.execute(_CONSUME, {"b_order_id": order_id})
+
+    def release(self, order_id: uuid.UUID) -> None:
+        self._c.execute(_RELEASE, {"b_order_id": order_id})
 
     def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
         stmt = insert(stock).values(sku=sku, on_hand=on_hand, reserved=0, updated_at=func.now())

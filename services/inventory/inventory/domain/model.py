@@ -26,8 +26,11 @@ class StockBelowReserved(DomainError):
 
 
 class Outcome(StrEnum):
+    """The order's one decision: the first event about it makes it."""
+
     RESERVED = "RESERVED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # OrderCancelled came first: a late OrderCreated reserves nothing
 
 
 class Settlement(StrEnum):

@@ -27,6 +27,11 @@ class StockRepository(Protocol):
         together, in one statement; the SKUs must be locked."""
         ...
 
+    def release(self, order_id: uuid.UUID) -> None:
+        """Give the order's reserved quantities back (``reserved`` falls), in one
+        statement; the SKUs must be locked."""
+        ...
+
     def set_on_hand(self, sku: str, on_hand: int) -> StockLevel | None:
         """Create or update the SKU's ``on_hand``; None, changing nothing, when that
         would put it below what is reserved."""

@@ -1,5 +1,6 @@
-"""InventoryFunction: reserves stock for each ``OrderCreated`` and consumes the
-reservation on ``ShipmentDispatched`` (EventBridge rule).
+"""InventoryFunction: reserves stock for each ``OrderCreated``, consumes the
+reservation on ``ShipmentDispatched`` and releases it on ``OrderCancelled``
+(EventBridge rule).
 
 An adapter only: parse the envelope, run one use case in a transaction (retried
 if the connection drops), report. A malformed event raises ``InvalidEvent``: the
@@ -16,10 +17,16 @@ from common import snapstart
 from common.bootstrap import Container, container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import OrderCreated, ShipmentDispatched
+from common.events import OrderCancelled, OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from inventory.adapters.repository import InventoryUnitOfWork
-from inventory.usecases import Handled, ReservationResult, consume_reservation, reserve_stock
+from inventory.usecases import (
+    Handled,
+    ReservationResult,
+    consume_reservation,
+    release_reservation,
+    reserve_stock,
+)
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
@@ -31,8 +38,10 @@ METRICS = {
     Handled.ORDER_ALREADY_DECIDED: "DuplicateOrder",
     Handled.CONSUMED: "ReservationConsumed",
     Handled.ALREADY_SETTLED: "DuplicateSettlement",
+    Handled.RELEASED: "InventoryReleased",
+    Handled.CANCELLED_UNRESERVED: "CancelledUnreserved",
 }
-ACCEPTS = (OrderCreated, ShipmentDispatched)
+ACCEPTS = (OrderCreated, OrderCancelled, ShipmentDispatched)
 
 
 def handle(event: dict[str, Any], deps: Container, context: Any = None) -> Handled:
@@ -40,6 +49,8 @@ def handle(event: dict[str, Any], deps: Container, context: Any = None) -> Handl
     detail = parse_event(event, ACCEPTS).detail
     if isinstance(detail, ShipmentDispatched):
         return consume(detail, deps)
+    if isinstance(detail, OrderCancelled):
+        return release(detail, deps, context)
     assert isinstance(detail, OrderCreated)  # parse_event accepted only ACCEPTS
     return reserve_order(detail, deps, context).handled
 
@@ -51,6 +62,18 @@ def consume(dispatched: ShipmentDispatched, deps: Container) -> Handled:
     )
     logger.info("dispatch handled", extra={"order_id": str(dispatched.order_id), "handled": handled.value})
     return handled
+
+
+def release(cancelled: OrderCancelled, deps: Container, context: Any = None) -> Handled:
+    engine = deps.engine
+    result = retry_on_disconnect(
+        lambda: release_reservation(cancelled, InventoryUnitOfWork(engine)), engine=engine
+    )
+    deps.publish_committed(result.outbox_ids, context)
+    logger.info(
+        "cancellation handled", extra={"order_id": str(cancelled.order_id), "handled": result.handled.value}
+    )
+    return result.handled
 
 
 def reserve(event: dict[str, Any], deps: Container, context: Any = None) -> ReservationResult:

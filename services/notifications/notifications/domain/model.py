@@ -16,6 +16,7 @@ class EmailKind(StrEnum):
     CONFIRMATION = "CONFIRMATION"  # OrderCreated: the receipt
     DISPATCH = "DISPATCH"  # ShipmentDispatched: carrier and tracking number
     REJECTION = "REJECTION"  # InventoryReservationFailed: what was short
+    CANCELLATION = "CANCELLATION"  # OrderCancelled: the order is cancelled
 
 
 class RecipientUnknown(Exception):

@@ -1,6 +1,7 @@
 """NotificationsFunction: the order's emails (EventBridge): the confirmation on
 ``OrderCreated``, the rejection (what was short) on ``InventoryReservationFailed``, the
-dispatch notice (carrier, tracking number) on ``ShipmentDispatched``.
+dispatch notice (carrier, tracking number) on ``ShipmentDispatched``, the cancellation
+notice on ``OrderCancelled``.
 
 An adapter only: parse the event, call one use case. A malformed event raises
 ``InvalidEvent``; a failed send, or an email another invocation is still sending,
@@ -19,7 +20,7 @@ from common import snapstart
 from common.bootstrap import container
 from common.consumer import parse_event
 from common.db import retry_on_disconnect
-from common.events import InventoryReservationFailed, OrderCreated, ShipmentDispatched
+from common.events import InventoryReservationFailed, OrderCancelled, OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
@@ -27,6 +28,7 @@ from notifications.domain.model import EmailInFlight, RecipientUnknown
 from notifications.usecases import (
     DEFAULT_CLAIM_TTL,
     ConfirmationResult,
+    send_cancellation_notice,
     send_dispatch_notice,
     send_order_confirmation,
     send_rejection_notice,
@@ -40,6 +42,7 @@ SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
     OrderCreated: (send_order_confirmation, "ConfirmationEmailSent"),
     InventoryReservationFailed: (send_rejection_notice, "RejectionEmailSent"),
     ShipmentDispatched: (send_dispatch_notice, "DispatchEmailSent"),
+    OrderCancelled: (send_cancellation_notice, "CancellationEmailSent"),
 }
 
 # A claim outlives its invocation by this much before another may re-take it.

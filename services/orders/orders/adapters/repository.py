@@ -141,13 +141,25 @@ class SqlOrderRepository:
     def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
         """The order's status, its row locked (``FOR UPDATE``) until the transaction ends."""
         row = self._c.execute(
-            select(orders.c.order_id, orders.c.customer_id, orders.c.status, orders.c.rejection_reason)
+            select(
+                orders.c.order_id,
+                orders.c.customer_id,
+                orders.c.status,
+                orders.c.rejection_reason,
+                orders.c.cancellation_reason,
+            )
             .where(orders.c.order_id == order_id)
             .with_for_update()
         ).first()
         if row is None:
             return None
-        return OrderState(row.order_id, row.customer_id, OrderStatus(row.status), row.rejection_reason)
+        return OrderState(
+            row.order_id,
+            row.customer_id,
+            OrderStatus(row.status),
+            row.rejection_reason,
+            row.cancellation_reason,
+        )
 
     def set_status(
         self, order_id: uuid.UUID, status: OrderStatus, rejection_reason: str | None, at: datetime
@@ -156,6 +168,13 @@ class SqlOrderRepository:
             update(orders)
             .where(orders.c.order_id == order_id)
             .values(status=status.value, rejection_reason=rejection_reason, updated_at=at)
+        )
+
+    def mark_cancelling(self, order_id: uuid.UUID, reason: str | None, at: datetime) -> None:
+        self._c.execute(
+            update(orders)
+            .where(orders.c.order_id == order_id)
+            .values(status=OrderStatus.CANCELLING.value, cancellation_reason=reason, updated_at=at)
         )
 
 
@@ -172,6 +191,7 @@ def _to_order(row: Row[Any], lines: list[OrderLine]) -> Order:
         created_at=row.created_at,
         updated_at=row.updated_at,
         rejection_reason=row.rejection_reason,
+        cancellation_reason=row.cancellation_reason,
         idempotency_key=row.idempotency_key,
         request_hash=row.request_hash,
     )

@@ -34,6 +34,7 @@ orders = Table(
     Column("customer_email", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("rejection_reason", Text),
+    Column("cancellation_reason", Text),
     Column("total", Numeric(14, 2), nullable=False),
     Column("currency", Text, nullable=False),
     Column("shipping_address", JSONB, nullable=False),

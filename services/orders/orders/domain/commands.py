@@ -27,3 +27,11 @@ class UpsertProduct:
     name: str
     unit_price: Decimal
     currency: str
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: uuid.UUID
+    # Whose order it must be; None for an admin, who may cancel any.
+    customer_id: str | None
+    reason: str | None = None

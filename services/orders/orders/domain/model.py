@@ -16,6 +16,8 @@ class OrderStatus(StrEnum):
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     REJECTED = "REJECTED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
 
 
 class DomainError(Exception):
@@ -41,6 +43,12 @@ class IdempotencyKeyReused(DomainError):
 
 class OrderNotFound(DomainError):
     pass
+
+
+class OrderNotCancellable(DomainError):
+    def __init__(self, status: OrderStatus) -> None:
+        super().__init__(f"a {status.value} order cannot be cancelled")
+        self.status = status
 
 
 class ProductNotFound(DomainError):
@@ -81,6 +89,7 @@ class Order:
     created_at: datetime
     updated_at: datetime
     rejection_reason: str | None = None
+    cancellation_reason: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = field(default=None, repr=False)
 

@@ -38,6 +38,14 @@ class OrderRepository(Protocol):
         """Newest first; ``after`` is the (created_at, order_id) of the last one seen."""
         ...
 
+    def lock_state(self, order_id: uuid.UUID) -> OrderState | None:
+        """The order's status, locked against concurrent changes until the transaction ends."""
+        ...
+
+    def mark_cancelling(self, order_id: uuid.UUID, reason: str | None, at: datetime) -> None:
+        """The order is CANCELLING, with the reason given (if any)."""
+        ...
+
 
 class UnitOfWork(PublishingUnitOfWork, Protocol):
     @property

@@ -16,14 +16,14 @@ from common import http, snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
 from orders.handlers import errors
-from orders.handlers.routes import orders, products
+from orders.handlers.routes import cancel, orders, products
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
 
 app = http.create_app(lambda: container().verifier)
 errors.register(app)
-ROUTES = (orders, products)
+ROUTES = (orders, cancel, products)
 for _module in ROUTES:
     app.include_router(_module.router)
 

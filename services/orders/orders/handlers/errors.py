@@ -16,6 +16,7 @@ from common.http import ApiError
 from orders.domain.model import (
     IdempotencyKeyReused,
     MixedCurrencies,
+    OrderNotCancellable,
     OrderNotFound,
     ProductNotFound,
     UnknownSkus,
@@ -43,6 +44,7 @@ ERRORS: dict[type[Exception], Callable[[APIGatewayHttpResolver, Any], ApiError]]
     UnknownSkus: _unknown_skus,
     MixedCurrencies: lambda app, exc: ApiError(422, "MIXED_CURRENCIES", str(exc)),
     IdempotencyKeyReused: lambda app, exc: ApiError(409, "IDEMPOTENCY_KEY_REUSED", str(exc)),
+    OrderNotCancellable: lambda app, exc: ApiError(409, "ORDER_NOT_CANCELLABLE", str(exc)),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from common.events import CamelModel, CurrencyCode, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
-from orders.domain.model import Order, Product
+from orders.domain.model import Order, OrderStatus, Product
 
 MAX_UNIT_PRICE = Decimal("1000000.00")
 
@@ -47,6 +47,10 @@ class PutProductRequest(RequestModel):
         return value
 
 
+class CancelOrderRequest(RequestModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
 class OrderItemOut(CamelModel):
     sku: str
     quantity: int
@@ -59,6 +63,7 @@ class OrderOut(CamelModel):
     customer_id: str
     status: str
     rejection_reason: str | None = None
+    cancellation_reason: str | None = None
     items: list[OrderItemOut]
     total: Money
     currency: str
@@ -74,6 +79,12 @@ class OrderOut(CamelModel):
             customer_id=order.customer_id,
             status=order.status.value,
             rejection_reason=order.rejection_reason,
+            # Shown while the cancellation stands; a refused one (the goods had left) is not.
+            cancellation_reason=(
+                order.cancellation_reason
+                if order.status in (OrderStatus.CANCELLING, OrderStatus.CANCELLED)
+                else None
+            ),
             items=[
                 OrderItemOut(
                     sku=line.sku,

@@ -1,5 +1,6 @@
-"""OrderStatusFunction: moves an order's status on InventoryReserved,
-InventoryReservationFailed and ShipmentRequested (EventBridge).
+"""OrderStatusFunction: moves an order's status on the inventory and shipping events
+(EventBridge), a cancellation's answer (ShipmentCancelled, ShipmentCancellationRefused)
+included; the rules are in ``orders.domain.status``.
 
 An adapter only: parse the event, call one use case. A malformed event raises
 ``InvalidEvent``; an event for an order that does not exist raises
@@ -19,6 +20,8 @@ from common.db import retry_on_disconnect
 from common.events import (
     InventoryReservationFailed,
     InventoryReserved,
+    ShipmentCancellationRefused,
+    ShipmentCancelled,
     ShipmentDelivered,
     ShipmentDispatched,
     ShipmentRequested,
@@ -36,6 +39,8 @@ ACCEPTS = (
     InventoryReserved,
     InventoryReservationFailed,
     ShipmentRequested,
+    ShipmentCancelled,
+    ShipmentCancellationRefused,
     ShipmentDispatched,
     ShipmentDelivered,
 )

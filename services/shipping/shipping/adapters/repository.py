@@ -24,10 +24,15 @@ class SqlShipmentRepository:
             .values(
                 shipment_id=shipment.shipment_id,
                 order_id=shipment.order_id,
-                items=[{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines],
+                items=(
+                    [{"sku": line.sku, "quantity": line.quantity} for line in shipment.lines]
+                    if shipment.was_requested
+                    else None
+                ),
                 shipping_address=shipment.shipping_address,
                 status=shipment.status.value,
                 correlation_id=shipment.correlation_id,
+                cancelled_at=shipment.cancelled_at,
             )
             # A twin for the same order (a concurrent one waits here for the first
             # to commit) inserts nothing.
@@ -56,6 +61,7 @@ class SqlShipmentRepository:
                 tracking_number=shipment.tracking_number,
                 dispatched_at=shipment.dispatched_at,
                 delivered_at=shipment.delivered_at,
+                cancelled_at=shipment.cancelled_at,
             )
         )
 
@@ -63,7 +69,7 @@ class SqlShipmentRepository:
 def _to_shipment(row: Any) -> Shipment:
     return Shipment(
         order_id=row.order_id,
-        lines=[ShipmentLine(i["sku"], i["quantity"]) for i in row.items],
+        lines=[ShipmentLine(i["sku"], i["quantity"]) for i in row.items or []],
         shipping_address=row.shipping_address,
         correlation_id=row.correlation_id,
         status=ShipmentStatus(row.status),
@@ -73,6 +79,7 @@ def _to_shipment(row: Any) -> Shipment:
         tracking_number=row.tracking_number,
         dispatched_at=row.dispatched_at,
         delivered_at=row.delivered_at,
+        cancelled_at=row.cancelled_at,
     )
 
 

@@ -10,8 +10,9 @@ shipments = Table(
     metadata,
     Column("shipment_id", Uuid, primary_key=True),
     Column("order_id", Uuid, nullable=False, unique=True),
-    Column("items", JSONB, nullable=False),
-    Column("shipping_address", JSONB, nullable=False),
+    # Both null for a cancellation recorded before any shipment was requested.
+    Column("items", JSONB(none_as_null=True)),
+    Column("shipping_address", JSONB(none_as_null=True)),
     Column("status", Text, nullable=False),
     Column("correlation_id", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

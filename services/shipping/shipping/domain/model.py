@@ -3,6 +3,14 @@
 The shipping service is the authority on what left the warehouse:
 
     REQUESTED ──dispatch──▶ DISPATCHED ──deliver──▶ DELIVERED
+        │
+        └──cancel──▶ CANCELLED (terminal; also recorded, with no goods, for an order
+                     cancelled before its shipment was requested: none may be now)
+
+A cancellation (``OrderCancellationRequested``) and a dispatch of the same order are
+serialised on the shipment's row lock, and a cancellation and a shipment request on
+the order's unique shipment row: whichever comes first wins, and the other sees it.
+A cancellation finding the goods gone (DISPATCHED, DELIVERED) is refused.
 
 A repeated dispatch with the same carrier and tracking number, or a repeated
 delivery, changes nothing and is answered as the shipment is. Another carrier or
@@ -39,6 +47,10 @@ class ShipmentConflict(DomainError):
     """The shipment's status forbids the transition asked for."""
 
 
+class GoodsLeft(DomainError):
+    """A cancellation came after the goods had left: shipping refuses it."""
+
+
 @dataclass(frozen=True)
 class ShipmentLine:
     sku: str
@@ -49,7 +61,8 @@ class ShipmentLine:
 class Shipment:
     order_id: uuid.UUID
     lines: list[ShipmentLine]
-    shipping_address: dict[str, object]
+    # None for a cancellation recorded before any shipment was requested.
+    shipping_address: dict[str, object] | None
     correlation_id: str
     status: ShipmentStatus = ShipmentStatus.REQUESTED
     shipment_id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -58,6 +71,31 @@ class Shipment:
     tracking_number: str | None = None
     dispatched_at: datetime | None = None
     delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @classmethod
+    def never_requested(cls, order_id: uuid.UUID, correlation_id: str, now: datetime) -> Shipment:
+        """The record of an order cancelled before its shipment was requested."""
+        return cls(
+            order_id=order_id,
+            lines=[],
+            shipping_address=None,
+            correlation_id=correlation_id,
+            status=ShipmentStatus.CANCELLED,
+            cancelled_at=now,
+        )
+
+    @property
+    def was_requested(self) -> bool:
+        return self.shipping_address is not None
+
+    def cancel(self, now: datetime) -> Shipment | None:
+        """The shipment cancelled, or None when it already was; ``GoodsLeft`` once dispatched."""
+        if self.status is ShipmentStatus.REQUESTED:
+            return replace(self, status=ShipmentStatus.CANCELLED, cancelled_at=now)
+        if self.status is ShipmentStatus.CANCELLED:
+            return None
+        raise GoodsLeft(f"the shipment is {self.status.value}: the goods have left")
 
     def dispatch(self, carrier: str, tracking_number: str, now: datetime) -> Shipment | None:
         """The shipment dispatched, or None when it already was with these details."""

@@ -23,6 +23,7 @@ class ShipmentOut(CamelModel):
     requested_at: UtcDatetime | None
     dispatched_at: UtcDatetime | None
     delivered_at: UtcDatetime | None
+    cancelled_at: UtcDatetime | None = None
 
     @classmethod
     def of(cls, shipment: Shipment) -> ShipmentOut:
@@ -31,7 +32,9 @@ class ShipmentOut(CamelModel):
             status=shipment.status.value,
             carrier=shipment.carrier,
             tracking_number=shipment.tracking_number,
-            requested_at=shipment.requested_at,
+            # A cancellation recorded before any request: nothing was ever requested.
+            requested_at=shipment.requested_at if shipment.was_requested else None,
             dispatched_at=shipment.dispatched_at,
             delivered_at=shipment.delivered_at,
+            cancelled_at=shipment.cancelled_at,
         )
