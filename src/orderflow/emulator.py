@@ -10,11 +10,25 @@ rule's ``RetryPolicy`` only covers deliveries Lambda refuses (throttling, which
 does not happen here). The function's own errors are retried by Lambda's
 asynchronous invocation, ``EventInvokeConfig.MaximumRetryAttempts`` (2 unless
 set), and then go to its on-failure destination. That is what we emulate.
+
+moto's server runs in a process of its own (``python -m orderflow.emulator``, started
+and stopped by ``Emulator``): under load it is the busiest Python in the suite, and in
+the orchestrator's process it shared one GIL with the HTTP API and the queue pollers.
+The child ends when its parent does, however the parent ends: it reads its stdin,
+whose write end only the parent holds, and stops at end of file (as the functions'
+processes do), so a SIGKILLed ``orderflow local`` leaves no emulator behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,32 +57,61 @@ class ConsumerQueue:
     dlq_url: str
 
 
+class EmulatorError(RuntimeError):
+    """moto's server did not come up (its process exited, or never listened)."""
+
+
 class Emulator:
+    """moto's server in a child process, on ``host:port``."""
+
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port
-        self._server: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> None:
-        import logging
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
-        from moto.server import ThreadedMotoServer
-
-        # moto's server logs every request through werkzeug: the functions log what matters.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        _spare_moto_repeated_work()
-
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
+    def start(self, timeout_s: float = 60.0) -> None:
+        self._proc = subprocess.Popen(  # noqa: S603 - this interpreter and our module, no shell
+            [
+                *(sys.executable, "-m", "orderflow.emulator", "--watch-stdin"),
+                *("--host", self.host, "--port", str(self.port)),
+            ],
+            stdin=subprocess.PIPE,  # its lifeline: end of file when this process is gone
+            # A group of its own: a terminal's Ctrl-C reaches the parent only, which stops the
+            # pollers and functions first and the emulator last, so none of them sees it vanish.
+            process_group=0,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not _listening(self.host, self.port):
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise EmulatorError(f"moto's server exited with status {code} before it listened")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmulatorError(f"moto's server did not listen on {self.endpoint} in {timeout_s:.0f} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdin:
+            proc.stdin.close()
 
     def client(self, service: str) -> Any:
         import boto3
@@ -158,6 +201,72 @@ def _spare_moto_repeated_work() -> None:
         )
 
 
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def serve(host: str, port: int, watch_stdin: bool = False) -> None:
+    """The child: moto's server until SIGTERM/SIGINT or, with ``watch_stdin``, the end of
+    stdin (the parent gone)."""
+    import logging
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    # moto's server logs every request through werkzeug: the functions log what matters.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _spare_moto_repeated_work()
+    done = threading.Event()
+
+    def on_signal(signum: int, _: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def watch_parent() -> None:
+        while os.read(0, 4096):
+            pass
+        done.set()
+
+    if watch_stdin:
+        threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    # Bound here, not in the serving thread (as ThreadedMotoServer does): a taken port
+    # ends this process at once with the reason, instead of a server that never answers.
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    serving.start()
+    while not done.wait(0.5):
+        pass
+    server.shutdown()
+    serving.join(5)
+
+
 def _arn(sqs: Any, url: str) -> str:
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attrs["Attributes"]["QueueArn"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m orderflow.emulator", description=serve.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--watch-stdin", action="store_true", help="stop at the end of stdin")
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.watch_stdin)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

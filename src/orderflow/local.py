@@ -2,8 +2,9 @@
 
 * PostgreSQL: ``DATABASE_URL``, else an embedded server whose data stays in
   ``.orderflow/pgdata``; migrations applied at start.
-* AWS: moto's server on ``--aws-port`` with the bus, one SQS-backed rule per
-  consumer built from template.yaml's own patterns, DLQs, the SES sender.
+* AWS: moto's server on ``--aws-port``, in a process of its own (``emulator``), with
+  the bus, one SQS-backed rule per consumer built from template.yaml's own patterns,
+  DLQs, the SES sender.
 * Functions: every function of template.yaml in a process of its own (one warm
   container each, so one database connection each), reached through
   ``AWS_ENDPOINT_URL`` so that their boto3 code is the code that runs in AWS.
@@ -348,7 +349,10 @@ def run(options: Options) -> int:
         url = stack.enter_context(database(options, log))
 
         aws = emulator.Emulator(options.aws_port)
-        aws.start()
+        try:
+            aws.start()
+        except emulator.EmulatorError as exc:
+            raise StartupError(f"the AWS emulator did not start: {exc}") from None
         stack.callback(aws.stop)
         consumers = aws.provision(BUS, SENDER, functions, doc["Resources"])
         log.system(f"AWS emulator up: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
@@ -398,6 +402,7 @@ def run(options: Options) -> int:
                     "bus": BUS,
                     "sender": SENDER,
                     "pid": os.getpid(),
+                    "awsPid": aws.pid,
                     "database": url,  # for the ops commands (outbox, journey) and invoke --local
                     "region": emulator.REGION,
                 }
