@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/local.py [--duration 30] [--clients 1,4,16] [--json FILE]
                                     [--paced 10] [--paced-clients 4]
-                                    [--relay-every 1] [--profile DIR]
+                                    [--relay-every 1] [--profile DIR] [--log FILE]
 
 It starts ``orderflow local`` itself (a subprocess, as tests/e2e do) on free ports,
 on a fresh database of ``DATABASE_URL``'s server, else of an embedded PostgreSQL
@@ -250,6 +250,7 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=45, help="max seconds to wait for shipping")
     parser.add_argument("--profile", help="directory for one cProfile dump per function")
     parser.add_argument("--json", help="write every number to this file")
+    parser.add_argument("--log", help="write the suite's log (JSON lines) to this file")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
@@ -327,6 +328,8 @@ def main() -> int:
             sampler.close()
             code, alive = suite.stop()
             results["stopExitCode"], results["leftRunning"] = code, len(alive)
+            if args.log:
+                Path(args.log).write_text(suite.log + "\n")
         results["pgConnectionsPeak"] = sampler.peak
         results["pgAtPeak"] = sampler.peak_rows
         results["pgSamples"] = sampler.samples
