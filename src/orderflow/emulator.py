@@ -241,7 +241,11 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     # Bound here, not in the serving thread (as ThreadedMotoServer does): a taken port
     # ends this process at once with the reason, instead of a server that never answers.
-    app = DomainDispatcherApplication(create_backend_app)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    profile_dir = os.environ.get("ORDERFLOW_PROFILE")
+    profiles: list[Any] = []
+    if profile_dir:
+        app = _profiled(app, profiles)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     serving.start()
@@ -249,6 +253,32 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
         pass
     server.shutdown()
     serving.join(5)
+    if profile_dir and profiles:
+        import pstats
+
+        pstats.Stats(*profiles).dump_stats(os.path.join(profile_dir, "AwsEmulator.prof"))
+
+
+def _profiled(app: Any, profiles: list[Any]) -> Any:
+    """``app`` under cProfile in every request thread (``ORDERFLOW_PROFILE``, as the
+    functions' bootstrap does), timed in CPU time: threads waiting for the GIL or a
+    long poll cost nothing, so the profile shows what this process burns."""
+    import cProfile
+
+    local = threading.local()
+
+    def wrapped(environ: Any, start_response: Any) -> Any:
+        profile = getattr(local, "profile", None)
+        if profile is None:
+            profile = local.profile = cProfile.Profile(time.thread_time)
+            profiles.append(profile)
+        profile.enable()
+        try:
+            return list(app(environ, start_response))
+        finally:
+            profile.disable()
+
+    return wrapped
 
 
 def _arn(sqs: Any, url: str) -> str:
