@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import socket
+import string
 import subprocess
 import sys
 import threading
@@ -99,19 +100,23 @@ class Emulator:
                 raise EmulatorError(f"moto's server did not listen on {self.endpoint} in {timeout_s:.0f} s")
             time.sleep(0.05)
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout_s``; False if it had to be killed."""
         proc, self._proc = self._proc, None
         if proc is None:
-            return
+            return True
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdin:
-            proc.stdin.close()
+            return False
+        finally:
+            if proc.stdin:
+                proc.stdin.close()
+        return True
 
     def client(self, service: str) -> Any:
         import boto3
@@ -179,7 +184,8 @@ class Emulator:
 
 
 def _spare_moto_repeated_work() -> None:
-    """Two costs of moto's server that are not the suite's (``bench/local.py`` profile):
+    """Costs of moto's server that are not the suite's (``bench/local.py --profile``,
+    ``AwsEmulator.prof``), each the same answer computed again per event or request:
 
     * every event delivered to a target goes through moto's input template, which
       parses eight JSONPath expressions, and ``jsonpath_ng.ext.parse`` builds a yacc
@@ -187,11 +193,24 @@ def _spare_moto_repeated_work() -> None:
       change and a parsed one is immutable: parse each once.
     * every request lists moto's package folder (~200 ``isdir``) to route by host:
       the folder does not change while it runs, so list it once.
+    * every message received checks its queue's retention period through
+      ``get_queue_attributes``, which builds all of the queue's attributes (message
+      counts over the whole queue included): a third of the emulator's CPU under load.
+      The period is one field of the queue: read it.
+    * ``camelcase_to_underscores`` (per attribute, per action) and the response class's
+      method names (``inspect.getmembers``, per request) are pure functions of
+      constant names: each computed once.
+    * a receipt handle is 185 letters drawn one ``random.choice`` at a time: drawn in
+      one ``choices`` call of the same (seedable) generator instead.
     """
     import functools
+    import sys
 
     from jsonpath_ng import ext
     from moto import backends
+    from moto.core import utils
+    from moto.moto_api._internal import mock_random
+    from moto.sqs import models as sqs_models
 
     if not hasattr(ext.parse, "cache_info"):
         ext.parse = functools.lru_cache(maxsize=256)(ext.parse)
@@ -199,6 +218,29 @@ def _spare_moto_repeated_work() -> None:
         backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(
             functools.partial(tuple, backends.list_of_moto_modules())
         )
+    if not hasattr(utils.camelcase_to_underscores, "cache_info"):
+        original_case, original_names = utils.camelcase_to_underscores, utils.method_names_from_class
+        cached_case = functools.lru_cache(maxsize=4096)(original_case)
+        cached_names = functools.lru_cache(maxsize=1024)(lambda cls: tuple(original_names(cls)))
+        # Modules import them by name, so each module already loaded gets the cached one
+        # too; those moto loads later (a service's backend on its first request) import
+        # it from ``moto.core.utils``, patched first.
+        for module in [utils, *(m for n, m in list(sys.modules.items()) if n.startswith("moto."))]:
+            if getattr(module, "camelcase_to_underscores", None) is original_case:
+                setattr(module, "camelcase_to_underscores", cached_case)  # noqa: B010 - any module
+            if getattr(module, "method_names_from_class", None) is original_names:
+                setattr(module, "method_names_from_class", cached_names)  # noqa: B010 - any module
+
+    def retention_kept(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        return bool(queue.message_retention_period + message.sent_timestamp / 1000 > utils.unix_time())
+
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
+
+    def receipt_handle() -> str:
+        return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+    sqs_models.generate_receipt_handle = receipt_handle
 
 
 def _listening(host: str, port: int) -> bool:

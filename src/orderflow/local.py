@@ -374,7 +374,12 @@ def run(options: Options) -> int:
             aws.start()
         except emulator.EmulatorError as exc:
             raise StartupError(f"the AWS emulator did not start: {exc}") from None
-        stack.callback(aws.stop)
+
+        def stop_aws() -> None:
+            if not aws.stop():
+                log.system("the AWS emulator did not stop on SIGTERM: killed")
+
+        stack.callback(stop_aws)
         consumers = aws.provision(BUS, SENDER, functions, doc["Resources"])
         log.system(f"AWS emulator up: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
 
