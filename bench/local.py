@@ -1,11 +1,14 @@
 """Benchmark of the whole local suite (``orderflow local``), driven over HTTP.
 
     .venv/bin/python bench/local.py [--duration 30] [--clients 1,4,16] [--json FILE]
-                                    [--relay-every 1] [--profile DIR]
+                                    [--paced 10] [--paced-clients 4]
+                                    [--relay-every 1] [--profile DIR] [--log FILE]
 
 It starts ``orderflow local`` itself (a subprocess, as tests/e2e do) on free ports,
 on a fresh database of ``DATABASE_URL``'s server, else of an embedded PostgreSQL
 started for the run, seeds eight products with plenty of stock, warms up, and then
+first a paced row (``--paced`` orders/s in all, shared by ``--paced-clients`` clients
+on one schedule: the latency at a steady load below saturation), then
 for each client count runs that many threads placing orders (two items each, each
 client with a customer token of its own, urllib to loopback) for ``--duration``
 seconds, then waits (at most 45 s) for the orders to ship. It reports:
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -109,10 +113,13 @@ def suite_processes(suite: LocalSuite, backends: set[int]) -> dict[str, list[psu
     """The suite's processes by role: its own, each function's, PostgreSQL's backends."""
     assert suite.process is not None
     main = psutil.Process(suite.process.pid)
-    found: dict[str, list[psutil.Process]] = {"orderflow local (gateway, moto, pollers)": [main]}
+    found: dict[str, list[psutil.Process]] = {"orderflow local (gateway, pollers)": [main]}
     for child in main.children(recursive=True):
         try:
-            name = child.environ().get("ORDERFLOW_FUNCTION", child.name())
+            if "orderflow.emulator" in child.cmdline():
+                name = "AWS emulator (moto)"
+            else:
+                name = child.environ().get("ORDERFLOW_FUNCTION", child.name())
         except psutil.Error:
             continue
         found.setdefault(name, []).append(child)
@@ -178,15 +185,26 @@ def timeline(lines: list[str], sent: dict[str, float]) -> dict[str, float]:
 
 
 def run_level(
-    suite: LocalSuite, clients: int, duration_s: float, tokens: list[str], pace_s: float = 0.0
+    suite: LocalSuite, clients: int, duration_s: float, tokens: list[str], rate: float = 0.0
 ) -> list[dict[str, Any]]:
+    """``clients`` threads placing orders for ``duration_s``: as fast as each can, or, with
+    ``rate``, together at ``rate`` orders/s, each taking the next slot of one shared
+    schedule (so a slow answer does not lower the rate while another client is free)."""
     placed: list[dict[str, Any]] = []
     lock = threading.Lock()
-    stop_at = time.monotonic() + duration_s
+    began_at = time.monotonic()
+    stop_at = began_at + duration_s
+    slots = itertools.count()
 
     def client(token: str) -> None:
         rng = random.Random()
         while time.monotonic() < stop_at:
+            if rate:
+                with lock:
+                    slot = began_at + next(slots) / rate
+                if slot >= stop_at:
+                    return
+                time.sleep(max(0.0, slot - time.monotonic()))
             items = [{"sku": sku, "quantity": 1} for sku in rng.sample(SKUS, 2)]
             sent = time.time()
             began = time.perf_counter()
@@ -211,8 +229,6 @@ def run_level(
                         "error": body.get("error") if status != 201 and isinstance(body, dict) else None,
                     }
                 )
-            if pace_s:
-                time.sleep(max(0.0, pace_s - took))
 
     threads = [threading.Thread(target=client, args=(tokens[i],)) for i in range(clients)]
     for t in threads:
@@ -228,11 +244,13 @@ def main() -> int:
     parser.add_argument("--clients", default="1,4,16", help="client counts, comma-separated")
     parser.add_argument("--relay-every", type=float, default=1.0, help="the suite's relay period (s)")
     parser.add_argument(
-        "--paced", type=float, default=0.5, help="first a row of one client sending every PACED s (0: none)"
+        "--paced", type=float, default=10, help="first a row at PACED orders/s in all (0: none)"
     )
+    parser.add_argument("--paced-clients", type=int, default=4, help="clients sharing the paced row")
     parser.add_argument("--drain", type=float, default=45, help="max seconds to wait for shipping")
     parser.add_argument("--profile", help="directory for one cProfile dump per function")
     parser.add_argument("--json", help="write every number to this file")
+    parser.add_argument("--log", help="write the suite's log (JSON lines) to this file")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
@@ -269,14 +287,14 @@ def main() -> int:
             run_level(suite, 1, 3, tokens)  # warm-up: JWKS fetched, connections open
             time.sleep(2)
 
-            rows = [("paced", 1, args.paced)] if args.paced else []
+            rows = [("paced", args.paced_clients, args.paced)] if args.paced else []
             rows += [(str(c), c, 0.0) for c in levels]
-            for label, clients, pace in rows:
+            for label, clients, rate in rows:
                 log(f"{label}: {clients} client(s) for {args.duration:.0f} s ...")
                 sampler.phase_peak = 0
                 procs = suite_processes(suite, sampler.backends)
                 cpu_before = cpu_seconds(procs)
-                placed = run_level(suite, clients, args.duration, tokens, pace)
+                placed = run_level(suite, clients, args.duration, tokens, rate)
                 cpu_window = {
                     k: v - cpu_before.get(k, 0.0)
                     for k, v in cpu_seconds(suite_processes(suite, sampler.backends)).items()
@@ -289,7 +307,7 @@ def main() -> int:
                 shipped = shipped_at(suite.lines)
                 to_ship = [shipped[p["orderId"]] - p["sent"] for p in ok if p["orderId"] in shipped]
                 level = {
-                    "clients": label if pace == 0 else f"1 @{1 / pace:.0f}/s",
+                    "clients": label if rate == 0 else f"{clients} @{rate:g}/s",
                     "errorKinds": sorted({str(p["error"])[:80] for p in placed if p["status"] != 201}),
                     "orders": len(ok),
                     "errors": len(placed) - len(ok),
@@ -310,6 +328,8 @@ def main() -> int:
             sampler.close()
             code, alive = suite.stop()
             results["stopExitCode"], results["leftRunning"] = code, len(alive)
+            if args.log:
+                Path(args.log).write_text(suite.log + "\n")
         results["pgConnectionsPeak"] = sampler.peak
         results["pgAtPeak"] = sampler.peak_rows
         results["pgSamples"] = sampler.samples

@@ -10,11 +10,26 @@ rule's ``RetryPolicy`` only covers deliveries Lambda refuses (throttling, which
 does not happen here). The function's own errors are retried by Lambda's
 asynchronous invocation, ``EventInvokeConfig.MaximumRetryAttempts`` (2 unless
 set), and then go to its on-failure destination. That is what we emulate.
+
+moto's server runs in a process of its own (``python -m orderflow.emulator``, started
+and stopped by ``Emulator``): under load it is the busiest Python in the suite, and in
+the orchestrator's process it shared one GIL with the HTTP API and the queue pollers.
+The child ends when its parent does, however the parent ends: it reads its stdin,
+whose write end only the parent holds, and stops at end of file (as the functions'
+processes do), so a SIGKILLed ``orderflow local`` leaves no emulator behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import string
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,32 +58,65 @@ class ConsumerQueue:
     dlq_url: str
 
 
+class EmulatorError(RuntimeError):
+    """moto's server did not come up (its process exited, or never listened)."""
+
+
 class Emulator:
+    """moto's server in a child process, on ``host:port``."""
+
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port
-        self._server: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> None:
-        import logging
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
-        from moto.server import ThreadedMotoServer
+    def start(self, timeout_s: float = 60.0) -> None:
+        self._proc = subprocess.Popen(  # noqa: S603 - this interpreter and our module, no shell
+            [
+                *(sys.executable, "-m", "orderflow.emulator", "--watch-stdin"),
+                *("--host", self.host, "--port", str(self.port)),
+            ],
+            stdin=subprocess.PIPE,  # its lifeline: end of file when this process is gone
+            # A group of its own: a terminal's Ctrl-C reaches the parent only, which stops the
+            # pollers and functions first and the emulator last, so none of them sees it vanish.
+            process_group=0,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not _listening(self.host, self.port):
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise EmulatorError(f"moto's server exited with status {code} before it listened")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmulatorError(f"moto's server did not listen on {self.endpoint} in {timeout_s:.0f} s")
+            time.sleep(0.05)
 
-        # moto's server logs every request through werkzeug: the functions log what matters.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        _spare_moto_repeated_work()
-
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout_s``; False if it had to be killed."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return True
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return False
+        finally:
+            if proc.stdin:
+                proc.stdin.close()
+        return True
 
     def client(self, service: str) -> Any:
         import boto3
@@ -136,7 +184,8 @@ class Emulator:
 
 
 def _spare_moto_repeated_work() -> None:
-    """Two costs of moto's server that are not the suite's (``bench/local.py`` profile):
+    """Costs of moto's server that are not the suite's (``bench/local.py --profile``,
+    ``AwsEmulator.prof``), each the same answer computed again per event or request:
 
     * every event delivered to a target goes through moto's input template, which
       parses eight JSONPath expressions, and ``jsonpath_ng.ext.parse`` builds a yacc
@@ -144,11 +193,24 @@ def _spare_moto_repeated_work() -> None:
       change and a parsed one is immutable: parse each once.
     * every request lists moto's package folder (~200 ``isdir``) to route by host:
       the folder does not change while it runs, so list it once.
+    * every message received checks its queue's retention period through
+      ``get_queue_attributes``, which builds all of the queue's attributes (message
+      counts over the whole queue included): a third of the emulator's CPU under load.
+      The period is one field of the queue: read it.
+    * ``camelcase_to_underscores`` (per attribute, per action) and the response class's
+      method names (``inspect.getmembers``, per request) are pure functions of
+      constant names: each computed once.
+    * a receipt handle is 185 letters drawn one ``random.choice`` at a time: drawn in
+      one ``choices`` call of the same (seedable) generator instead.
     """
     import functools
+    import sys
 
     from jsonpath_ng import ext
     from moto import backends
+    from moto.core import utils
+    from moto.moto_api._internal import mock_random
+    from moto.sqs import models as sqs_models
 
     if not hasattr(ext.parse, "cache_info"):
         ext.parse = functools.lru_cache(maxsize=256)(ext.parse)
@@ -156,8 +218,127 @@ def _spare_moto_repeated_work() -> None:
         backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(
             functools.partial(tuple, backends.list_of_moto_modules())
         )
+    if not hasattr(utils.camelcase_to_underscores, "cache_info"):
+        original_case, original_names = utils.camelcase_to_underscores, utils.method_names_from_class
+        cached_case = functools.lru_cache(maxsize=4096)(original_case)
+        cached_names = functools.lru_cache(maxsize=1024)(lambda cls: tuple(original_names(cls)))
+        # Modules import them by name, so each module already loaded gets the cached one
+        # too; those moto loads later (a service's backend on its first request) import
+        # it from ``moto.core.utils``, patched first.
+        for module in [utils, *(m for n, m in list(sys.modules.items()) if n.startswith("moto."))]:
+            if getattr(module, "camelcase_to_underscores", None) is original_case:
+                setattr(module, "camelcase_to_underscores", cached_case)  # noqa: B010 - any module
+            if getattr(module, "method_names_from_class", None) is original_names:
+                setattr(module, "method_names_from_class", cached_names)  # noqa: B010 - any module
+
+    def retention_kept(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        return bool(queue.message_retention_period + message.sent_timestamp / 1000 > utils.unix_time())
+
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
+
+    def receipt_handle() -> str:
+        return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+    sqs_models.generate_receipt_handle = receipt_handle
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def serve(host: str, port: int, watch_stdin: bool = False) -> None:
+    """The child: moto's server until SIGTERM/SIGINT or, with ``watch_stdin``, the end of
+    stdin (the parent gone)."""
+    import logging
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    # moto's server logs every request through werkzeug: the functions log what matters.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _spare_moto_repeated_work()
+    done = threading.Event()
+
+    def on_signal(signum: int, _: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def watch_parent() -> None:
+        while os.read(0, 4096):
+            pass
+        done.set()
+
+    if watch_stdin:
+        threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    # Bound here, not in the serving thread (as ThreadedMotoServer does): a taken port
+    # ends this process at once with the reason, instead of a server that never answers.
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    profile_dir = os.environ.get("ORDERFLOW_PROFILE")
+    profiles: list[Any] = []
+    if profile_dir:
+        app = _profiled(app, profiles)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    serving.start()
+    while not done.wait(0.5):
+        pass
+    server.shutdown()
+    serving.join(5)
+    if profile_dir and profiles:
+        import pstats
+
+        pstats.Stats(*profiles).dump_stats(os.path.join(profile_dir, "AwsEmulator.prof"))
+
+
+def _profiled(app: Any, profiles: list[Any]) -> Any:
+    """``app`` under cProfile in every request thread (``ORDERFLOW_PROFILE``, as the
+    functions' bootstrap does), timed in CPU time: threads waiting for the GIL or a
+    long poll cost nothing, so the profile shows what this process burns."""
+    import cProfile
+
+    local = threading.local()
+
+    def wrapped(environ: Any, start_response: Any) -> Any:
+        profile = getattr(local, "profile", None)
+        if profile is None:
+            profile = local.profile = cProfile.Profile(time.thread_time)
+            profiles.append(profile)
+        profile.enable()
+        try:
+            return list(app(environ, start_response))
+        finally:
+            profile.disable()
+
+    return wrapped
 
 
 def _arn(sqs: Any, url: str) -> str:
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attrs["Attributes"]["QueueArn"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m orderflow.emulator", description=serve.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--watch-stdin", action="store_true", help="stop at the end of stdin")
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.watch_stdin)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,8 +2,9 @@
 
 * PostgreSQL: ``DATABASE_URL``, else an embedded server whose data stays in
   ``.orderflow/pgdata``; migrations applied at start.
-* AWS: moto's server on ``--aws-port`` with the bus, one SQS-backed rule per
-  consumer built from template.yaml's own patterns, DLQs, the SES sender.
+* AWS: moto's server on ``--aws-port``, in a process of its own (``emulator``), with
+  the bus, one SQS-backed rule per consumer built from template.yaml's own patterns,
+  DLQs, the SES sender.
 * Functions: every function of template.yaml in a process of its own (one warm
   container each, so one database connection each), reached through
   ``AWS_ENDPOINT_URL`` so that their boto3 code is the code that runs in AWS.
@@ -219,12 +220,33 @@ class Suite:
                     self.log.system(f"{consumer.function_id}: receive failed: {exc}")
                     time.sleep(1)
                 continue
-            for message in batch.get("Messages", []):
-                if self.stop_event.is_set():
-                    return
-                self._deliver(consumer, sqs, message)
+            done: list[dict[str, Any]] = []
+            try:
+                for message in batch.get("Messages", []):
+                    if self.stop_event.is_set():
+                        return
+                    if self._deliver(consumer, sqs, message):
+                        done.append(message)
+            finally:
+                self._delete(consumer, sqs, done)
 
-    def _deliver(self, consumer: emulator.ConsumerQueue, sqs: Any, message: dict[str, Any]) -> None:
+    def _delete(self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]) -> None:
+        """The batch's delivered messages in one request (a request per message was a
+        third of the emulator's work); a message not deleted comes back, and consumers
+        are idempotent on the event's id."""
+        if not messages:
+            return
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        try:
+            failed = sqs.delete_message_batch(QueueUrl=consumer.queue_url, Entries=entries).get("Failed", [])
+        except Exception as exc:  # the emulator stopping, most likely
+            failed = [{"Message": str(exc)}] if not self.stop_event.is_set() else []
+        for failure in failed:
+            self.log.system(f"{consumer.function_id}: delete failed: {failure.get('Message')}")
+
+    def _deliver(self, consumer: emulator.ConsumerQueue, sqs: Any, message: dict[str, Any]) -> bool:
+        """Invoke the consumer with one message; True when the message is done with and
+        is to be deleted."""
         event = json.loads(message["Body"])
         event.setdefault("account", ACCOUNT)  # EventBridge always sends it; moto does not
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -238,7 +260,7 @@ class Suite:
                 f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
             )
             if retries_left <= 0 and self._to_destination(consumer, sqs, message, event, attempt, exc):
-                return
+                return False
             # Visible again after the delay; once the attempts are spent (and the DLQ could
             # not be written), at once: SQS's redrive moves it to the DLQ on that receive.
             with contextlib.suppress(Exception):
@@ -247,8 +269,8 @@ class Suite:
                     ReceiptHandle=message["ReceiptHandle"],
                     VisibilityTimeout=round(delay) if retries_left > 0 else 0,
                 )
-            return
-        sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            return False
+        return True
 
     def _to_destination(
         self,
@@ -348,8 +370,16 @@ def run(options: Options) -> int:
         url = stack.enter_context(database(options, log))
 
         aws = emulator.Emulator(options.aws_port)
-        aws.start()
-        stack.callback(aws.stop)
+        try:
+            aws.start()
+        except emulator.EmulatorError as exc:
+            raise StartupError(f"the AWS emulator did not start: {exc}") from None
+
+        def stop_aws() -> None:
+            if not aws.stop():
+                log.system("the AWS emulator did not stop on SIGTERM: killed")
+
+        stack.callback(stop_aws)
         consumers = aws.provision(BUS, SENDER, functions, doc["Resources"])
         log.system(f"AWS emulator up: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
 
@@ -398,6 +428,7 @@ def run(options: Options) -> int:
                     "bus": BUS,
                     "sender": SENDER,
                     "pid": os.getpid(),
+                    "awsPid": aws.pid,
                     "database": url,  # for the ops commands (outbox, journey) and invoke --local
                     "region": emulator.REGION,
                 }
