@@ -15,9 +15,10 @@ schemas:
 # development environment's (./dev installs it) from pyproject.toml with the dev extras
 # (Python 3.11 and newer). Pins that still satisfy the ranges are kept; to move them all
 # to the newest, delete the lock files first. uv reports on stderr; the locks it also prints
-# to stdout are in the files.
+# to stdout are in the files. The dev lock keeps extras (boto3-stubs[...]==...): pip's
+# --require-hashes takes a dependency's extras for an unpinned requirement otherwise.
 UV_COMPILE = pip compile --no-python-downloads --universal --generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock"
 lock:
 	.venv/bin/python -m pip install --quiet uv
 	cd services/common && ../../.venv/bin/uv $(UV_COMPILE) requirements.txt --python-version 3.13 -o requirements.lock >/dev/null
-	.venv/bin/uv $(UV_COMPILE) pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock >/dev/null
+	.venv/bin/uv $(UV_COMPILE) pyproject.toml --extra dev --no-strip-extras --python-version 3.11 -o requirements-dev.lock >/dev/null
