@@ -15,8 +15,8 @@ schemas:
 # development environment's (./dev installs it) from pyproject.toml with the dev extras
 # (Python 3.11 and newer). Pins that still satisfy the ranges are kept; to move them all
 # to the newest, delete the lock files first. uv reports on stderr; the locks it also prints
-# to stdout are in the files. The dev lock keeps extras (boto3-stubs[...]==...): pip's
-# --require-hashes takes a dependency's extras for an unpinned requirement otherwise.
+# to stdout are in the files. The dev lock keeps extras (boto3-stubs[...]==...): without
+# them, pip's --require-hashes takes a dependency's extras for an unpinned requirement.
 UV_COMPILE = pip compile --no-python-downloads --universal --generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock"
 lock:
 	.venv/bin/python -m pip install --quiet uv
