@@ -10,8 +10,15 @@ bench:
 	./dev bench
 schemas:
 	./dev test -q tests/contract && .venv/bin/orderflow schemas
-# The layer's lock (hashes of every wheel, for every platform) from services/common/requirements.txt.
+# Both locks, from the ranges they answer to (hashes of every wheel, for every platform):
+# the layer's from services/common/requirements.txt (Python 3.13, its runtime), and the
+# development environment's (./dev installs it) from pyproject.toml with the dev extras
+# (Python 3.11 and newer). Pins that still satisfy the ranges are kept; to move them all
+# to the newest, delete the lock files first. uv reports on stderr; the locks it also prints
+# to stdout are in the files. The dev lock keeps extras (boto3-stubs[...]==...): without
+# them, pip's --require-hashes takes a dependency's extras for an unpinned requirement.
+UV_COMPILE = pip compile --no-python-downloads --universal --generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock"
 lock:
 	.venv/bin/python -m pip install --quiet uv
-	cd services/common && ../../.venv/bin/uv pip compile requirements.txt --universal --python-version 3.13 \
-		--generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock" -o requirements.lock
+	cd services/common && ../../.venv/bin/uv $(UV_COMPILE) requirements.txt --python-version 3.13 -o requirements.lock >/dev/null
+	.venv/bin/uv $(UV_COMPILE) pyproject.toml --extra dev --no-strip-extras --python-version 3.11 -o requirements-dev.lock >/dev/null

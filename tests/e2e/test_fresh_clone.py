@@ -6,8 +6,8 @@ print its ``ready`` line and carry an order through every service (``orderflow
 demo``, run from the clone), keeping its data in the clone's git-ignored
 ``.orderflow/``.
 
-One shortcut, to stay fast and offline: ``./dev`` would create ``.venv`` and
-``pip install -e '.[dev]'`` from PyPI. Instead the clone gets a venv of its own
+One shortcut, to stay fast and offline: ``./dev`` would create ``.venv`` and install
+requirements-dev.lock from PyPI. Instead the clone gets a venv of its own
 whose third-party packages come from this venv (a ``.pth`` line), Orderflow
 installed editable from the clone itself (``pip install --no-deps``), and the
 stamp ``./dev`` writes after installing, so ``./dev`` finds it up to date. The
@@ -53,8 +53,9 @@ def venv_like_dev_makes(clone: Path) -> None:
         sysconfig.get_paths()["purelib"] + "\n"
     )
     sh(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".", cwd=clone)
-    # What ./dev writes after its own install: the hash of pyproject.toml.
-    stamp = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()
+    # What ./dev writes after its own install: the hash of pyproject.toml and the dev lock.
+    installed = (clone / "pyproject.toml").read_bytes() + (clone / "requirements-dev.lock").read_bytes()
+    stamp = hashlib.sha256(installed).hexdigest()
     (venv / ".dev-stamp").write_text(stamp + "\n")
 
 

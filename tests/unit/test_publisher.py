@@ -39,7 +39,8 @@ def events(n: int, detail: str = "{}") -> list[OutgoingEvent]:
 def test_batches_of_ten_one_call_each():
     client = ScriptedEvents([])
     result = EventBridgePublisher(client, "bus").put(events(23))
-    assert [len(c) for c in client.calls] == [10, 10, 3]
+    # The calls are in flight together: which one the client records first is the scheduler's.
+    assert sorted(len(c) for c in client.calls) == [3, 10, 10]
     assert len(result.published) == 23 and not result.refused and not result.call_failed
 
 

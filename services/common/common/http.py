@@ -73,6 +73,11 @@ def error_doc(description: str) -> OpenAPIResponse:
     return documented(ErrorResponse, description)
 
 
+# Every route with a path parameter can answer it (see ``create_app``'s not-found handler):
+# API Gateway routes any characters, the resolver matches fewer.
+BAD_PATH_PARAMETER = "A path parameter with characters no route accepts (an emoji, a combining mark)"
+
+
 class ApiError(Exception):
     """An error the client caused or may act on, with the contract's status and code."""
 

@@ -58,6 +58,7 @@ COMMON_ERRORS = {
     responses={
         200: _stock("The stock level"),
         404: error_doc("No stock recorded for the SKU"),
+        422: error_doc(http.BAD_PATH_PARAMETER),
         **COMMON_ERRORS,
     },
 )

@@ -106,6 +106,7 @@ def viewer(who: Principal) -> str | None:
     responses={
         200: documented(OrderOut, "The order"),
         404: error_doc("Unknown order, or someone else's"),
+        422: error_doc(http.BAD_PATH_PARAMETER),
         **COMMON_ERRORS,
     },
 )

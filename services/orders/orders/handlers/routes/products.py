@@ -57,6 +57,7 @@ def _decode_cursor(raw: str | None) -> str | None:
     responses={
         200: documented(ProductOut, "The product"),
         404: error_doc("Unknown SKU"),
+        422: error_doc(http.BAD_PATH_PARAMETER),
         **COMMON_ERRORS,
     },
 )

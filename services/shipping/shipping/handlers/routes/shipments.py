@@ -62,7 +62,11 @@ def _announce(change: ShipmentChange, metric: str) -> None:
     "/shipments/<orderId>",
     summary="Get an order's shipment (admin)",
     middlewares=[http.require_admin],
-    responses={200: documented(ShipmentOut, "The shipment"), **COMMON_ERRORS},
+    responses={
+        200: documented(ShipmentOut, "The shipment"),
+        422: error_doc(http.BAD_PATH_PARAMETER),
+        **COMMON_ERRORS,
+    },
 )
 def get_one(orderId: str):
     order_id = _order_id(orderId)
@@ -77,7 +81,7 @@ def get_one(orderId: str):
         200: documented(ShipmentOut, "The shipment, DISPATCHED (unchanged when repeated)"),
         400: error_doc("Body is not JSON"),
         409: error_doc("Cancelled, or already dispatched with another carrier or tracking number"),
-        422: error_doc("Invalid body"),
+        422: error_doc(f"Invalid body; or: {http.BAD_PATH_PARAMETER}"),
         **COMMON_ERRORS,
     },
 )
@@ -97,6 +101,7 @@ def dispatch(orderId: str):
     responses={
         200: documented(ShipmentOut, "The shipment, DELIVERED (unchanged when repeated)"),
         409: error_doc("Not yet dispatched, or cancelled"),
+        422: error_doc(http.BAD_PATH_PARAMETER),
         **COMMON_ERRORS,
     },
 )
