@@ -16,30 +16,12 @@ import pytest
 
 from orderflow.grants import FUNCTION_ROLES, ROLE_OF_SERVICE
 from orderflow.template import functions, load
+from tests.contract.test_template import CONSUMES  # the contract's "who consumes what"
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 FUNCTIONS = functions()
 CONSUMERS = {fid: fn for fid, fn in FUNCTIONS.items() if fn.rule_patterns()}
-CONSUMES = {  # the contract's "who consumes what"
-    "InventoryFunction": {"OrderCreated", "OrderCancelled", "ShipmentDispatched"},
-    "NotificationsFunction": {
-        "OrderCreated",
-        "InventoryReservationFailed",
-        "OrderCancelled",
-        "ShipmentDispatched",
-    },
-    "ShippingFunction": {"InventoryReserved", "OrderCancellationRequested"},
-    "OrderStatusFunction": {
-        "InventoryReserved",
-        "InventoryReservationFailed",
-        "ShipmentRequested",
-        "ShipmentCancelled",
-        "ShipmentCancellationRefused",
-        "ShipmentDispatched",
-        "ShipmentDelivered",
-    },
-}
 
 
 def _samples(function_id: str) -> list[Path]:
