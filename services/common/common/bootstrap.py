@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from common import aws
+from common import aws, outbox
 from common.db import make_engine
 from common.observability import logger
-from common.outbox import publish_committed
 from common.publisher import EventBridgePublisher
 from common.settings import Settings, get_settings
 
@@ -113,12 +112,13 @@ class Container:
             return
         if not self.settings.event_bus_name:
             logger.warning("EVENT_BUS_NAME is not set: the outbox relay will publish")
+            outbox.forget(outbox_ids)  # their leases end, then the relay takes them
             return
         budget = FAST_PATH_BUDGET_S
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         if callable(remaining):
             budget = min(budget, remaining() / 1000 - FAST_PATH_MARGIN_S)
-        publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
+        outbox.publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
 
 
 _container: Container | None = None

@@ -14,6 +14,13 @@ A crash (or timeout) between 2 and 3 leaves the row unmarked: once its lease end
 it is published again. Delivery is at least once; every consumer is idempotent on
 ``metadata.eventId``.
 
+A function that publishes its own rows right after its commit (``publish_committed``)
+needs no claim transaction: ``add_event(..., lease=True)`` writes the row already
+leased to its writer (``FAST_PATH_LEASE``), and the writer keeps the entry in memory,
+so the fast path is PutEvents and then the mark, nothing more. Relays leave a leased
+row alone; if the writer never publishes it (a crash, no time left), the lease ends
+and the next relay run does.
+
 What happens to a row that was not published:
 
 * the call failed as a whole (network, timeout, throttling, 5xx): the row is
@@ -32,6 +39,7 @@ What happens to a row that was not published:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -62,7 +70,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 
 from common.db import retry_on_disconnect
@@ -75,6 +83,10 @@ CLAIM_SIZE = 100  # rows per claim: ten PutEvents calls (four at a time) between
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=60)  # the relay's schedule: a refused row waits at most a run
 LEASE_MARGIN = timedelta(seconds=30)  # a lease outlives its holder's PutEvents by this much
+# A row written for the fast path is leased to its writer this long from its INSERT: the
+# rest of the writer's transaction, its one PutEvents call (1.8 s at most) and its mark
+# fit in it many times over; a row whose writer died waits this long, then a relay run.
+FAST_PATH_LEASE = timedelta(seconds=60)
 PRUNE_BATCH = 500
 PRUNE_MAX_BATCHES = 20  # per relay run and table: pruning never crowds out publishing
 
@@ -110,7 +122,20 @@ processed_events = Table(
 
 
 # Every transaction that announces something runs these: built once, compiled once.
-_ADD_EVENT = outbox.insert().returning(outbox.c.id)
+# The detail goes in as JSON text, cast by PostgreSQL: it is serialised once, and the
+# same text is what the fast path sends.
+_ADD_EVENT = (
+    outbox.insert().values(detail=cast(bindparam("detail", type_=Text), JSONB)).returning(outbox.c.id)
+)
+# clock_timestamp(), not now(): the lease counts from the INSERT, not from the start of
+# the writer's transaction.
+_ADD_LEASED_EVENT = _ADD_EVENT.values(
+    claimed_until=func.clock_timestamp() + text(f"interval '{int(FAST_PATH_LEASE.total_seconds())} seconds'")
+)
+# = ANY(array), not IN (...): one SQL text whatever the number of ids.
+_IDS = outbox.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
+_MARK_PUBLISHED = update(outbox).where(_IDS).values(published_at=func.now(), claimed_until=None)
+_RELEASE = update(outbox).where(_IDS, outbox.c.published_at.is_(None)).values(claimed_until=None)
 _MARK_PROCESSED = (
     insert(processed_events)
     .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"))
@@ -119,28 +144,83 @@ _MARK_PROCESSED = (
 )
 # Each with the parameter names it is executed with (they are part of SQLAlchemy's cache
 # key): common.snapstart compiles them before a SnapStart snapshot.
+_ADD_EVENT_PARAMETERS = ("event_id", "source", "detail_type", "detail", "correlation_id", "trace_header")
 PRIMED_STATEMENTS = (
-    (_ADD_EVENT, ("event_id", "source", "detail_type", "detail", "correlation_id", "trace_header")),
+    (_ADD_LEASED_EVENT, _ADD_EVENT_PARAMETERS),
     (_MARK_PROCESSED, ("consumer", "event_id")),
+    (_MARK_PUBLISHED, ("ids",)),
 )
 
 
-def add_event(conn: Connection, event: DomainEvent) -> int:
-    """Store ``event`` for publishing; returns its outbox id. Call inside the state's transaction."""
+@dataclass(frozen=True)
+class _Leased:
+    engine: Engine  # the database it was written to (tests run many; a container one)
+    written_at: float  # time.monotonic()
+    event: OutgoingEvent
+
+
+# The rows this process wrote leased to itself and has not yet published, by outbox id:
+# what the fast path sends, with no claim transaction to read them back. One Lambda
+# container runs one invocation at a time; entries of a transaction that did not commit
+# are dropped (``forget``). An entry is used only while its lease surely holds (half of
+# it): after that a relay may have published the row.
+_leased: dict[int, _Leased] = {}
+
+
+def add_event(conn: Connection, event: DomainEvent, *, lease: bool = False) -> int:
+    """Store ``event`` for publishing; returns its outbox id. Call inside the state's transaction.
+
+    ``lease=True``: the row is leased to this process for ``FAST_PATH_LEASE``, for
+    ``publish_committed`` to publish once the transaction commits (or ``forget`` if it
+    does not); relays take it only once the lease has ended.
+    """
+    detail = event.model_dump_json(by_alias=True)
+    # Lambda's runtime sets this per invocation (sampled or not): keeping it lets
+    # the relay's later PutEvents continue the writer's trace. A dict lookup.
+    trace_header = os.environ.get("_X_AMZN_TRACE_ID") or None
     row = conn.execute(
-        _ADD_EVENT,
+        _ADD_LEASED_EVENT if lease else _ADD_EVENT,
         {
             "event_id": event.metadata.event_id,
             "source": event.SOURCE,
             "detail_type": event.DETAIL_TYPE,
-            "detail": event.model_dump(mode="json", by_alias=True),
+            "detail": detail,
             "correlation_id": event.metadata.correlation_id,
-            # Lambda's runtime sets this per invocation (sampled or not): keeping it lets
-            # the relay's later PutEvents continue the writer's trace. A dict lookup.
-            "trace_header": os.environ.get("_X_AMZN_TRACE_ID") or None,
+            "trace_header": trace_header,
         },
     )
-    return int(row.scalar_one())
+    outbox_id = int(row.scalar_one())
+    if lease:
+        outgoing = OutgoingEvent(
+            key=outbox_id,
+            source=event.SOURCE,
+            detail_type=event.DETAIL_TYPE,
+            detail=detail,
+            correlation_id=event.metadata.correlation_id,
+            trace_header=trace_header,
+        )
+        _leased[outbox_id] = _Leased(conn.engine, time.monotonic(), outgoing)
+    return outbox_id
+
+
+def _take_leased(engine: Engine, ids: Sequence[int]) -> list[OutgoingEvent]:
+    """The entries of ``ids`` this process may still publish without a claim; drops them,
+    and any entry too old to trust."""
+    fresh_after = time.monotonic() - FAST_PATH_LEASE.total_seconds() / 2
+    taken = []
+    for outbox_id in ids:
+        entry = _leased.pop(outbox_id, None)
+        if entry is not None and entry.engine is engine and entry.written_at > fresh_after:
+            taken.append(entry.event)
+    for outbox_id in [i for i, e in _leased.items() if e.written_at <= fresh_after]:
+        del _leased[outbox_id]
+    return taken
+
+
+def forget(ids: Sequence[int]) -> None:
+    """Drop leased entries whose transaction did not commit (their rows do not exist)."""
+    for outbox_id in ids:
+        _leased.pop(outbox_id, None)
 
 
 def mark_processed(conn: Connection, consumer: str, event_id: uuid.UUID) -> bool:
@@ -266,11 +346,7 @@ def _mark(engine: Engine, put: PutResult) -> RelayResult:
     result = RelayResult(published=len(put.published))
     with engine.begin() as conn:
         if put.published:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([e.key for e in put.published]))
-                .values(published_at=func.now(), claimed_until=None)
-            )
+            conn.execute(_MARK_PUBLISHED, {"ids": [e.key for e in put.published]})
         for failure in put.call_failed:
             # EventBridge's fault, not the row's: free it at once, no backoff.
             _record(conn, failure, claimed_until=None)
@@ -328,23 +404,47 @@ def publish_committed(
 
     A best-effort fast path: at most one PutEvents attempt per batch, started only
     if it can end within ``budget_s`` (the caller's remaining time minus a margin).
-    Never raises: what it does not publish (refused, failed, out of time, a crash)
-    waits in the outbox for the scheduled relay, so the caller's work (an HTTP 201,
-    a consumed event) stands.
+    Rows this process wrote leased (``add_event(..., lease=True)``) are sent from
+    memory and then marked: one short transaction. Any other row is claimed first,
+    as a relay claims. Never raises: what it does not publish (refused, failed, out
+    of time, a crash) waits in the outbox for the scheduled relay, so the caller's
+    work (an HTTP 201, a consumed event) stands.
     """
     if not ids:
         return None
+    leased = _take_leased(engine, ids)
+    held = {e.key for e in leased}
+    others = [i for i in ids if i not in held]
     if budget_s < publisher.call_bound_s:
         logger.info(
             "no time left to publish after commit; the outbox relay will", extra={"budget_s": budget_s}
         )
+        if leased:  # the next relay run, not the lease's end, is when they go out
+            with contextlib.suppress(Exception):
+                retry_on_disconnect(functools.partial(_release, engine, sorted(held)), engine=engine)
         return None
     deadline = time.monotonic() + budget_s
+
+    def time_left() -> float:
+        return deadline - time.monotonic()
+
     try:
-        return relay(engine, publisher, ids=ids, time_left=lambda: deadline - time.monotonic())
+        result = RelayResult()
+        if leased:
+            put = publisher.put(leased, time_left=time_left)
+            result.add(retry_on_disconnect(functools.partial(_mark, engine, put), engine=engine))
+        if others:
+            result.add(relay(engine, publisher, ids=others, time_left=time_left))
+        return result
     except Exception:
+        # A leased row that was not marked is published again once its lease ends.
         logger.exception("publishing after commit failed; the outbox relay will retry")
         return None
+
+
+def _release(engine: Engine, ids: list[int]) -> None:
+    with engine.begin() as conn:
+        conn.execute(_RELEASE, {"ids": ids})
 
 
 def health(conn: Connection) -> OutboxHealth:

@@ -18,11 +18,17 @@ from common.events import DomainEvent
 
 
 class SqlOutbox:
+    """The outbox of a function that publishes its rows itself right after the commit
+    (``Container.publish_committed``): each row is written leased to this process."""
+
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self.ids: list[int] = []
 
     def add(self, event: DomainEvent) -> int:
-        return outbox.add_event(self._connection, event)
+        outbox_id = outbox.add_event(self._connection, event, lease=True)
+        self.ids.append(outbox_id)
+        return outbox_id
 
 
 class SqlProcessedEvents:
@@ -53,6 +59,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         self.connection = self._engine.connect()
         self._transaction = self.connection.begin()
+        self._committed = False
         self.outbox = SqlOutbox(self.connection)
         self.processed = SqlProcessedEvents(self.connection)
         self.bind(self.connection)
@@ -66,10 +73,13 @@ class SqlUnitOfWork:
                 self._transaction.rollback()
         finally:
             self.connection.close()
+            if not self._committed:
+                outbox.forget(self.outbox.ids)
 
     def commit(self) -> None:
         assert self._transaction is not None
         self._transaction.commit()
+        self._committed = True
 
     def rollback(self) -> None:
         assert self._transaction is not None
