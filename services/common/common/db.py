@@ -12,6 +12,12 @@ Every connection starts with ``statement_timeout``, ``lock_timeout`` and
 
 The pool holds one connection and no overflow: a Lambda container serves one
 request at a time, and RDS Proxy does the pooling across containers.
+
+A connection is pinged before use only when it has been idle for ``PING_AFTER_IDLE_S``
+(``ping_when_idle``), not on every checkout as ``pool_pre_ping`` would: an invocation
+runs two or three short transactions milliseconds apart, and a ping before each one
+was a round trip more per transaction. A connection lost within that second fails its
+statement, and ``retry_on_disconnect`` runs the transaction again on a new one.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from common.observability import logger
 from common.settings import Settings
@@ -34,6 +40,7 @@ T = TypeVar("T")
 # SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
 CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"})
 POOL_RECYCLE_SECONDS = 600  # under the 15 minutes an IAM token is valid for
+PING_AFTER_IDLE_S = 1.0
 
 
 def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
@@ -41,7 +48,7 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     options: dict[str, Any] = {
         "pool_size": 1,
         "max_overflow": 0,
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,  # ping_when_idle instead
         "pool_recycle": POOL_RECYCLE_SECONDS,
         "pool_timeout": 10,
         # Errors and logs never carry bound parameters: they hold emails and addresses.
@@ -49,7 +56,7 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     }
     connect_args: dict[str, Any] = {"startup_params": {"options": session_options(settings)}}
     if settings.database_url:
-        return create_engine(settings.database_url, connect_args=connect_args, **options)
+        return ping_when_idle(create_engine(settings.database_url, connect_args=connect_args, **options))
 
     settings.require("db_host", "db_name", "db_user")
     url = URL.create(
@@ -74,6 +81,33 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
         cparams["password"] = client.generate_db_auth_token(
             DBHostname=settings.db_host, Port=settings.db_port, DBUsername=settings.db_user
         )
+
+    return ping_when_idle(engine)
+
+
+def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> Engine:
+    """Ping a pooled connection on checkout when it has been idle ``idle_s`` or more.
+
+    A failed ping raises ``DisconnectionError``, on which the pool replaces the
+    connection and checks out again, as it does for ``pool_pre_ping``.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(dbapi_connection: Any, record: Any, *_: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_connection, None):
+                raise DisconnectionError("the pooled connection is gone") from err
+            raise
 
     return engine
 
