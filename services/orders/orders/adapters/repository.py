@@ -7,8 +7,20 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    SmallInteger,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Connection, Row
 
 from common.uow import SqlUnitOfWork
@@ -16,13 +28,17 @@ from orders.adapters.tables import order_items, orders, products
 from orders.domain.model import Order, OrderLine, OrderStatus, Product
 from orders.domain.status import OrderState
 
+# The hot statements of POST /orders, built once (and so compiled once): = ANY(array)
+# rather than IN (...), whose list would be rendered into the SQL on every call.
+_PRODUCTS_BY_SKU = select(products).where(products.c.sku == func.any(bindparam("skus", type_=ARRAY(Text))))
+
 
 class SqlProductRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
     def get_many(self, skus: list[str]) -> dict[str, Product]:
-        rows = self._c.execute(select(products).where(products.c.sku.in_(skus))).all()
+        rows = self._c.execute(_PRODUCTS_BY_SKU, {"skus": skus}).all()
         return {r.sku: Product(r.sku, r.name, r.unit_price, r.currency) for r in rows}
 
     def get(self, sku: str) -> Product | None:
@@ -54,6 +70,31 @@ class SqlProductRepository:
 # Any unique conflict (order id, or customer + Idempotency-Key) inserts nothing: a
 # concurrent twin waits on the key for the first to commit, then sees it.
 _INSERT_ORDER = insert(orders).on_conflict_do_nothing().returning(orders.c.order_id)
+# All of an order's lines in one statement, one array per column: a single round trip
+# whatever the number of lines (pg8000's executemany would send one statement per line),
+# and one SQL text (a multi-row VALUES is a new statement for each line count).
+_LINES = (
+    func.unnest(
+        bindparam("line_nos", type_=ARRAY(SmallInteger)),
+        bindparam("skus", type_=ARRAY(Text)),
+        bindparam("quantities", type_=ARRAY(Integer)),
+        bindparam("unit_prices", type_=ARRAY(Numeric(12, 2))),
+        bindparam("line_totals", type_=ARRAY(Numeric(14, 2))),
+    )
+    .table_valued("line_no", "sku", "quantity", "unit_price", "line_total")
+    .render_derived(name="line")
+)
+_INSERT_LINES = insert(order_items).from_select(
+    ["order_id", "line_no", "sku", "quantity", "unit_price", "line_total"],
+    select(
+        bindparam("order_id", type_=Uuid),
+        _LINES.c.line_no,
+        _LINES.c.sku,
+        _LINES.c.quantity,
+        _LINES.c.unit_price,
+        _LINES.c.line_total,
+    ),
+)
 
 
 class SqlOrderRepository:
@@ -81,22 +122,17 @@ class SqlOrderRepository:
         ).first()
         if inserted is None:
             return False
-        # One multi-row INSERT: a single round trip whatever the number of lines
-        # (pg8000's executemany would send one statement per line).
+        lines = order.lines
         self._c.execute(
-            order_items.insert().values(
-                [
-                    {
-                        "order_id": order.order_id,
-                        "line_no": n,
-                        "sku": line.sku,
-                        "quantity": line.quantity,
-                        "unit_price": line.unit_price,
-                        "line_total": line.line_total,
-                    }
-                    for n, line in enumerate(order.lines, start=1)
-                ]
-            )
+            _INSERT_LINES,
+            {
+                "order_id": order.order_id,
+                "line_nos": list(range(1, len(lines) + 1)),
+                "skus": [line.sku for line in lines],
+                "quantities": [line.quantity for line in lines],
+                "unit_prices": [line.unit_price for line in lines],
+                "line_totals": [line.line_total for line in lines],
+            },
         )
         return True
 
