@@ -41,15 +41,12 @@ def write_leased(engine: Any, n: int = 0) -> tuple[int, Any]:
         return add_event(conn, event_, lease=True), event_
 
 
-def test_a_leased_row_is_left_alone_by_relays_and_the_fast_path_sends_it_in_one_transaction(
-    engine, db, aws
-):
+def test_a_leased_row_is_left_alone_by_relays_and_the_fast_path_sends_it_in_one_transaction(engine, db, aws):
     # Given a row its writer has just committed, leased to itself
     outbox_id, written = write_leased(engine)
     publisher = EventBridgePublisher(aws.events, aws.name)
-    left = scalar(
-        db, "SELECT extract(epoch FROM claimed_until - now()) FROM eventing.outbox WHERE id = :id", id=outbox_id
-    )
+    lease_sql = "SELECT extract(epoch FROM claimed_until - now()) FROM eventing.outbox WHERE id = :id"
+    left = scalar(db, lease_sql, id=outbox_id)
     assert FAST_PATH_LEASE.total_seconds() - 5 < float(left) <= FAST_PATH_LEASE.total_seconds()
 
     # When a relay runs meanwhile, Then it takes nothing
@@ -75,9 +72,7 @@ def test_a_leased_row_is_left_alone_by_relays_and_the_fast_path_sends_it_in_one_
     assert stored == written.model_dump(mode="json", by_alias=True)
 
 
-def test_a_writer_that_dies_after_its_commit_leaves_the_row_to_the_relay_once_the_lease_ends(
-    engine, db, aws
-):
+def test_a_writer_that_dies_after_its_commit_leaves_the_row_to_the_relay_once_the_lease_ends(engine, db, aws):
     # Given a committed, leased row whose writer died before publishing it (its memory gone)
     outbox_id, written = write_leased(engine)
     outbox.forget([outbox_id])
