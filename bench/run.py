@@ -418,7 +418,8 @@ def report(results: dict[str, Any]) -> str:
         f"inserts-only {n['modules']:.0f}; frameworks in the baselines: "
         f"{', '.join(b['frameworks_loaded'] + n['frameworks_loaded']) or 'none'}; "
         f"PyJWT/boto3 in inserts-only: {', '.join(n['clients_loaded']) or 'none'}",
-        f"  => cold start (median, spawn -> return), target <= {COLD_TARGET:g}x; peak RSS <= {RSS_TARGET:g}x:",
+        f"  => cold start (median, spawn -> return), target <= {COLD_TARGET:g}x;"
+        f" peak RSS <= {RSS_TARGET:g}x:",
         f"     ours / full-work baseline (the same work):               "
         f"{verdict(results['cold_ratio'], COLD_TARGET)}",
         f"     ours / inserts-only baseline (the issue's literal floor): "
