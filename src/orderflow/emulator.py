@@ -201,7 +201,21 @@ def _spare_moto_repeated_work() -> None:
       method names (``inspect.getmembers``, per request) are pure functions of
       constant names: each computed once.
     * a receipt handle is 185 letters drawn one ``random.choice`` at a time: drawn in
-      one ``choices`` call of the same (seedable) generator instead.
+      one ``choices`` call of the same (seedable) generator instead; so is every
+      response's 52-letter request id.
+    * SQS asks each message whether it is visible or delayed by computing "now" through
+      datetime arithmetic (``unix_time``), per message per scan, and scans the whole
+      queue (in-flight messages included) on every receive: "now" is ``time.time()``.
+    * every message sent (each event a rule delivers) reads one attribute of its queue,
+      ``ContentBasedDeduplication``, through ``Queue.attributes``, which counts the
+      queue's messages three times over: while sending, that one attribute is built.
+    * every event a rule delivers goes through moto's input template: with no input
+      paths of the target's own (ours have none, nor has the archive's rule) each of the
+      eight default paths is a top-level key, so it is read from the event instead of
+      searched with JSONPath, and only placeholders the template holds are rendered.
+    * ``put_events`` deep-copies a constant message skeleton for every rule of the bus
+      and then sets every field but ``version``: a shallow copy with fresh containers
+      is the same dictionary.
     """
     import functools
     import sys
@@ -209,6 +223,8 @@ def _spare_moto_repeated_work() -> None:
     from jsonpath_ng import ext
     from moto import backends
     from moto.core import utils
+    from moto.events import models as events_models
+    from moto.events import utils as events_utils
     from moto.moto_api._internal import mock_random
     from moto.sqs import models as sqs_models
 
@@ -237,10 +253,122 @@ def _spare_moto_repeated_work() -> None:
 
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
 
+    def letters(alphabet: str, k: int) -> str:
+        # k random bytes of the same generator, each mapped to a letter (C speed): the
+        # ids only need to be unique and random, not uniform to the last bit.
+        table = _byte_tables.get(alphabet)
+        if table is None:
+            table = _byte_tables[alphabet] = bytes(ord(alphabet[i % len(alphabet)]) for i in range(256))
+        return mock_random.randbytes(k).translate(table).decode()
+
     def receipt_handle() -> str:
-        return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+        return letters(string.ascii_lowercase, 185)
 
     sqs_models.generate_receipt_handle = receipt_handle
+
+    if not getattr(type(mock_random).get_random_string, "orderflow", False):
+
+        def random_string(
+            self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
+        ) -> str:
+            drawn = letters(string.ascii_letters + (string.digits if include_digits else ""), length)
+            return drawn.lower() if lower_case else drawn
+
+        random_string.orderflow = True  # type: ignore[attr-defined]
+        type(mock_random).get_random_string = random_string  # type: ignore[method-assign]
+
+    # time.time() is what unix_time() computes when given no datetime.
+    original_unix_time = utils.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original_unix_time(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else original_unix_time(dt) * 1000.0
+
+    for module in (sqs_models, events_models):
+        module.unix_time = unix_time  # type: ignore[attr-defined]
+        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+
+    if not hasattr(sqs_models.Queue, "orderflow_full_attributes"):
+        sending = threading.local()
+        full_attributes: Any = sqs_models.Queue.attributes
+
+        def attributes(self: Any) -> dict[str, Any]:
+            if not getattr(sending, "active", False):
+                return full_attributes.fget(self)  # type: ignore[no-any-return]
+            if not self.fifo_queue:  # not among a standard queue's attributes
+                return {}
+            value = self.content_based_deduplication
+            return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+        send_message = sqs_models.SQSBackend.send_message
+
+        @functools.wraps(send_message)
+        def send_reading_one_attribute(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sending.active = True
+            try:
+                return send_message(self, *args, **kwargs)
+            finally:
+                sending.active = False
+
+        sqs_models.Queue.orderflow_full_attributes = full_attributes  # type: ignore[attr-defined]
+        sqs_models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+        sqs_models.SQSBackend.send_message = send_reading_one_attribute  # type: ignore[method-assign]
+
+    skeleton: Any = events_models._BASE_EVENT_MESSAGE
+    plain = all(isinstance(v, str) or (isinstance(v, list | dict) and not v) for v in skeleton.values())
+    if plain and not isinstance(events_models.copy, _SkeletonCopy):
+        events_models.copy = _SkeletonCopy(skeleton)  # type: ignore[assignment]
+
+    template_parse = events_utils.EventTemplateParser.parse
+    default_paths = events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP
+    top_level = all(path == f"$.{name}" for name, path in default_paths.items())
+    if top_level and not getattr(template_parse, "orderflow", False):
+        stringify = events_utils.EventTemplateParser._stringify
+
+        def parse(input_template: Any, input_paths_map: Any, event: Any) -> Any:
+            if input_paths_map:
+                return template_parse(input_template, input_paths_map, event)
+            template = input_template or events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+            for name in default_paths:
+                # "$.<name>" finds event[name] when the event has it, nothing otherwise; in
+                # moto's order, as a value put in may hold a later placeholder's text.
+                if f"<{name}>" in template and name in event:
+                    result = stringify(event[name])
+                    if result:
+                        template = template.replace(f"<{name}>", result)
+            for name, value in (
+                ("aws.events.event.json", event),
+                ("aws.events.event.ingestion-time", event["ingestion-time"]),
+            ):
+                if f"<{name}>" in template:
+                    template = template.replace(f"<{name}>", stringify(value))
+            return json.loads(template)
+
+        parse.orderflow = True  # type: ignore[attr-defined]
+        events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
+
+
+_byte_tables: dict[str, bytes] = {}
+
+
+class _SkeletonCopy:
+    """``moto.events.models``' ``copy`` module, with ``deepcopy`` of the one constant
+    skeleton (strings, an empty list, an empty dict) done as a shallow copy with
+    new containers; anything else goes to ``copy.deepcopy``."""
+
+    def __init__(self, skeleton: dict[str, Any]) -> None:
+        import copy
+
+        self._skeleton = skeleton
+        self._copy = copy
+        self.copy = copy.copy
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if value is self._skeleton:
+            return {k: (type(v)() if isinstance(v, list | dict) else v) for k, v in value.items()}
+        return self._copy.deepcopy(value, memo)
 
 
 def _listening(host: str, port: int) -> bool:
