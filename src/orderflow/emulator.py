@@ -416,7 +416,8 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
     profiles: list[Any] = []
     if profile_dir:
         app = _profiled(app, profiles)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    handler = MotoRequestHandler if os.environ.get("ORDERFLOW_EMULATOR_CLOSE") else _keep_alive_handler()
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
     serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     serving.start()
     while not done.wait(0.5):
@@ -429,24 +430,91 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
         pstats.Stats(*profiles).dump_stats(os.path.join(profile_dir, "AwsEmulator.prof"))
 
 
+def _keep_alive_handler() -> Any:
+    """moto's request handler, keeping HTTP/1.1 connections open between requests.
+
+    werkzeug's development server closes every connection after one response, so
+    each AWS call cost a TCP connection on both sides and a thread in this process
+    (botocore logs "Resetting dropped connection" before almost every request). It
+    closes them because it cannot tell where an unread request body ends; here the
+    body is read in full before the application runs, so the next request on the
+    connection starts exactly after it.
+    """
+    import io
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug import serving
+
+    class _NeverReadable:
+        """werkzeug drains what is left to read after each response, assuming the
+        connection then closes; with keep-alive that would swallow the next request,
+        and the body was read in full already, so there is never anything to drain."""
+
+        EVENT_READ = serving.selectors.EVENT_READ
+
+        class DefaultSelector:
+            def register(self, *_: Any) -> None:
+                pass
+
+            def select(self, timeout: float | None = None) -> list[Any]:
+                return []
+
+            def close(self) -> None:
+                pass
+
+    serving.selectors = _NeverReadable  # type: ignore[assignment]
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        # The headers and the body go out in two writes: with Nagle's algorithm the
+        # second waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
+
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            length = environ.get("CONTENT_LENGTH")
+            if environ.get("wsgi.input_terminated") or not length:
+                # Chunked, or no body: werkzeug's own input; a body without a length
+                # (HTTP/1.0 style, read to the end) cannot be followed by a request.
+                if not environ.get("wsgi.input_terminated") and self.command not in ("GET", "HEAD"):
+                    self.close_connection = True
+                return environ
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+            return environ
+
+        def send_header(self, keyword: str, value: str) -> None:
+            # werkzeug sends "Connection: close" on every response: only pass it on
+            # when this connection must really end.
+            if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+                return
+            super().send_header(keyword, value)
+
+    return KeepAliveRequestHandler
+
+
 def _profiled(app: Any, profiles: list[Any]) -> Any:
     """``app`` under cProfile in every request thread (``ORDERFLOW_PROFILE``, as the
     functions' bootstrap does), timed in CPU time: threads waiting for the GIL or a
     long poll cost nothing, so the profile shows what this process burns."""
     import cProfile
 
-    local = threading.local()
+    # A free list, not one profile per thread: werkzeug may start a thread per
+    # connection, and merging thousands of profiles at exit outlasted the stop's timeout.
+    idle: list[Any] = []
+    lock = threading.Lock()
 
     def wrapped(environ: Any, start_response: Any) -> Any:
-        profile = getattr(local, "profile", None)
-        if profile is None:
-            profile = local.profile = cProfile.Profile(time.thread_time)
-            profiles.append(profile)
+        with lock:
+            profile = idle.pop() if idle else None
+            if profile is None:
+                profile = cProfile.Profile(time.thread_time)
+                profiles.append(profile)
         profile.enable()
         try:
             return list(app(environ, start_response))
         finally:
             profile.disable()
+            with lock:
+                idle.append(profile)
 
     return wrapped
 
