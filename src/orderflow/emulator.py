@@ -386,7 +386,6 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
 
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server
@@ -416,8 +415,7 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
     profiles: list[Any] = []
     if profile_dir:
         app = _profiled(app, profiles)
-    handler = MotoRequestHandler if os.environ.get("ORDERFLOW_EMULATOR_CLOSE") else _keep_alive_handler()
-    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    server = make_server(host, port, app, threaded=True, request_handler=_keep_alive_handler())
     serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     serving.start()
     while not done.wait(0.5):
