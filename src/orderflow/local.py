@@ -109,6 +109,40 @@ def forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def relax_commit_durability(url: str) -> bool:
+    """``synchronous_commit = off`` for the functions' roles in the suite's database.
+
+    A local dev-suite choice, never the template's: a commit then returns before its
+    WAL reaches the disk (the server flushes it within a fraction of a second), which
+    is most of a short transaction's time here, and every event costs the functions
+    several. A crash of the server (not of a function) may lose the last commits; it
+    never corrupts the data. The setting belongs to the roles in this one database
+    (``ALTER ROLE ... IN DATABASE``), so other databases and users keep theirs;
+    False when the server refused it (not a superuser, say): the suite runs anyway.
+    """
+    from sqlalchemy import create_engine, text
+
+    from orderflow.grants import FUNCTION_ROLES
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            for role in sorted(set(FUNCTION_ROLES.values())):
+                statement = conn.execute(
+                    text(
+                        "SELECT format('ALTER ROLE %I IN DATABASE %I SET synchronous_commit = off', "
+                        ":role, current_database())"
+                    ),
+                    {"role": role},
+                ).scalar_one()
+                conn.execute(text(statement))
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
 @contextlib.contextmanager
 def database(options: Options, log: LogSink) -> Iterator[str]:
     """A reachable, migrated PostgreSQL: the given URL, or the embedded server."""
@@ -154,7 +188,11 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
         finally:
             engine.dispose()
         migrate(url)
-        log.system(f"database: {shown} (migrations applied)")
+        relaxed = relax_commit_durability(url)
+        log.system(
+            f"database: {shown} (migrations applied"
+            + ("; the functions commit with synchronous_commit off)" if relaxed else ")")
+        )
         yield url
     finally:
         if server is not None:
