@@ -213,6 +213,10 @@ def _spare_moto_repeated_work() -> None:
       paths of the target's own (ours have none, nor has the archive's rule) each of the
       eight default paths is a top-level key, so it is read from the event instead of
       searched with JSONPath, and only placeholders the template holds are rendered.
+    * every request finds its service by matching its host name against every
+      backend's URL patterns (a few hundred regular expressions, under a lock that
+      all request threads share): the answer depends on the host name only, and a
+      suite's requests have a handful of them: matched once per name.
     * ``put_events`` deep-copies a constant message skeleton for every rule of the bus
       and then sets every field but ``version``: a shallow copy with fresh containers
       is the same dictionary.
@@ -226,6 +230,7 @@ def _spare_moto_repeated_work() -> None:
     from moto.events import models as events_models
     from moto.events import utils as events_utils
     from moto.moto_api._internal import mock_random
+    from moto.moto_server import werkzeug_app
     from moto.sqs import models as sqs_models
 
     if not hasattr(ext.parse, "cache_info"):
@@ -233,6 +238,11 @@ def _spare_moto_repeated_work() -> None:
     if not hasattr(backends.list_of_moto_modules, "cache_info"):
         backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(
             functools.partial(tuple, backends.list_of_moto_modules())
+        )
+    dispatcher = werkzeug_app.DomainDispatcherApplication
+    if not hasattr(dispatcher.get_backend_for_host, "cache_info"):
+        dispatcher.get_backend_for_host = functools.lru_cache(maxsize=256)(  # type: ignore[method-assign]
+            dispatcher.get_backend_for_host
         )
     if not hasattr(utils.camelcase_to_underscores, "cache_info"):
         original_case, original_names = utils.camelcase_to_underscores, utils.method_names_from_class
