@@ -382,7 +382,48 @@ class Suite:
             process.stop()
 
 
+def profile_threads(directory: str) -> Callable[[], None]:
+    """Every thread started from now on runs under cProfile, in CPU time (as the
+    emulator's requests do); the returned function writes ``OrderflowLocal.prof``
+    (``ORDERFLOW_PROFILE``, ``bench/local.py --profile``)."""
+    import cProfile
+
+    profiles: list[cProfile.Profile] = []
+    run = threading.Thread.run
+
+    def profiled_run(thread: threading.Thread) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        try:
+            run(thread)
+        finally:
+            profile.disable()
+            profiles.append(profile)
+
+    threading.Thread.run = profiled_run  # type: ignore[method-assign,assignment]
+
+    def dump() -> None:
+        import pstats
+
+        threading.Thread.run = run  # type: ignore[method-assign]
+        # Threads still running (the log pumps) are left out: only ended ones are complete.
+        if profiles:
+            pstats.Stats(*profiles).dump_stats(os.path.join(directory, "OrderflowLocal.prof"))
+
+    return dump
+
+
 def run(options: Options) -> int:
+    profile_dir = os.environ.get("ORDERFLOW_PROFILE")
+    dump_profile = profile_threads(profile_dir) if profile_dir else None
+    try:
+        return _run(options)
+    finally:
+        if dump_profile is not None:
+            dump_profile()
+
+
+def _run(options: Options) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
