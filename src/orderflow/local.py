@@ -109,7 +109,7 @@ def forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
-def relax_commit_durability(url: str) -> bool:
+def relax_commit_durability(url: str) -> str | None:
     """``synchronous_commit = off`` for the functions' roles in the suite's database.
 
     A local dev-suite choice, never the template's: a commit then returns before its
@@ -117,8 +117,9 @@ def relax_commit_durability(url: str) -> bool:
     is most of a short transaction's time here, and every event costs the functions
     several. A crash of the server (not of a function) may lose the last commits; it
     never corrupts the data. The setting belongs to the roles in this one database
-    (``ALTER ROLE ... IN DATABASE``), so other databases and users keep theirs;
-    False when the server refused it (not a superuser, say): the suite runs anyway.
+    (``ALTER ROLE ... IN DATABASE``), so other databases and users keep theirs.
+    Returns why the server refused it (not a superuser, say), or None; refused, the
+    suite runs anyway, with the server's own setting.
     """
     from sqlalchemy import create_engine, text
 
@@ -131,16 +132,16 @@ def relax_commit_durability(url: str) -> bool:
                 statement = conn.execute(
                     text(
                         "SELECT format('ALTER ROLE %I IN DATABASE %I SET synchronous_commit = off', "
-                        ":role, current_database())"
+                        "CAST(:role AS text), current_database())"
                     ),
                     {"role": role},
                 ).scalar_one()
                 conn.execute(text(statement))
-    except Exception:
-        return False
+    except Exception as exc:
+        return _reason(exc)
     finally:
         engine.dispose()
-    return True
+    return None
 
 
 @contextlib.contextmanager
@@ -188,10 +189,10 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
         finally:
             engine.dispose()
         migrate(url)
-        relaxed = relax_commit_durability(url)
+        refused = relax_commit_durability(url)
         log.system(
-            f"database: {shown} (migrations applied"
-            + ("; the functions commit with synchronous_commit off)" if relaxed else ")")
+            f"database: {shown} (migrations applied; the functions commit with "
+            + (f"the server's synchronous_commit: {refused})" if refused else "synchronous_commit off)")
         )
         yield url
     finally:
