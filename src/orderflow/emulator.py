@@ -217,6 +217,10 @@ def _spare_moto_repeated_work() -> None:
       backend's URL patterns (a few hundred regular expressions, under a lock that
       all request threads share): the answer depends on the host name only, and a
       suite's requests have a handful of them: matched once per name.
+    * deleting a message scans the queue twice, building every message's list of
+      receipt handles, old ones included: a handle is 185 random letters, so the
+      message whose current handle it is is the one; found in one plain pass
+      (moto's own scan for an older handle, or an unknown one).
     * ``put_events`` deep-copies a constant message skeleton for every rule of the bus
       and then sets every field but ``version``: a shallow copy with fresh containers
       is the same dictionary.
@@ -330,6 +334,25 @@ def _spare_moto_repeated_work() -> None:
     plain = all(isinstance(v, str) or (isinstance(v, list | dict) and not v) for v in skeleton.values())
     if plain and not isinstance(events_models.copy, _SkeletonCopy):
         events_models.copy = _SkeletonCopy(skeleton)  # type: ignore[assignment]
+
+    delete_message = sqs_models.Queue.delete_message
+    if not getattr(delete_message, "orderflow", False):
+
+        def delete_by_current_handle(self: Any, receipt_handle: str) -> None:
+            if receipt_handle in self.deleted_messages:
+                return
+            messages = self._messages
+            index = next((i for i, m in enumerate(messages) if m.receipt_handle == receipt_handle), None)
+            if index is None:  # an older handle of a message, or none: moto's own way
+                return delete_message(self, receipt_handle)  # type: ignore[no-any-return]
+            message = messages[index]
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            self._messages = messages[:index] + messages[index + 1 :]  # a new list, as moto's
+            return None
+
+        delete_by_current_handle.orderflow = True  # type: ignore[attr-defined]
+        sqs_models.Queue.delete_message = delete_by_current_handle  # type: ignore[method-assign]
 
     template_parse = events_utils.EventTemplateParser.parse
     default_paths = events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP

@@ -85,3 +85,20 @@ def test_queue_counts_and_delivery_are_moto_s(aws: emulator.Emulator) -> None:
     assert set(body) == {"id", "time", "version", "detail-type", "source", "region", "resources", "detail"}
     assert (body["source"], body["detail-type"], body["detail"]) == ("orders.service", "OrderCreated", detail)
     assert len(got[0]["ReceiptHandle"]) == 185
+
+
+def test_a_message_is_deleted_by_its_current_or_an_older_receipt_handle(aws: emulator.Emulator) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="emulator-delete")["QueueUrl"]
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"][0]
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"][0]
+    assert again["MessageId"] == first["MessageId"]  # a new receipt handle for the same message
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])  # the older handle
+    second = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
+    assert [m["Body"] for m in second] == ["second"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second[0]["ReceiptHandle"])  # the current one
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second[0]["ReceiptHandle"])  # again: no error
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0"
