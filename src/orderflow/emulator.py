@@ -200,9 +200,9 @@ def _spare_moto_repeated_work() -> None:
     * ``camelcase_to_underscores`` (per attribute, per action) and the response class's
       method names (``inspect.getmembers``, per request) are pure functions of
       constant names: each computed once.
-    * a receipt handle is 185 letters drawn one ``random.choice`` at a time: drawn in
-      one ``choices`` call of the same (seedable) generator instead; so is every
-      response's 52-letter request id.
+    * a receipt handle is 185 letters drawn one ``random.choice`` at a time, and every
+      response's request id 52: drawn as random bytes of the same (seedable) generator,
+      each mapped to a letter.
     * SQS asks each message whether it is visible or delayed by computing "now" through
       datetime arithmetic (``unix_time``), per message per scan, and scans the whole
       queue (in-flight messages included) on every receive: "now" is ``time.time()``.
