@@ -41,6 +41,8 @@ BUS = "orderflow-local"
 SENDER = "orders@orderflow.local"
 ACCOUNT = "000000000000"
 RELAY_FUNCTION = "OutboxRelayFunction"
+MAX_DELETE_BATCH = 10  # SQS's DeleteMessageBatch limit
+DELETE_LINGER_S = 0.5
 
 
 class StartupError(Exception):
@@ -245,32 +247,48 @@ class Suite:
             )
 
     def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
-        """Deliver one consumer's queue to its function, as the rule's target would."""
-        while not self.stop_event.is_set():
-            try:
-                batch = sqs.receive_message(
-                    QueueUrl=consumer.queue_url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
-                    AttributeNames=["ApproximateReceiveCount"],
-                )
-            except Exception as exc:  # the emulator stopping, most likely
-                if not self.stop_event.is_set():
-                    self.log.system(f"{consumer.function_id}: receive failed: {exc}")
-                    time.sleep(1)
-                continue
-            done: list[dict[str, Any]] = []
-            try:
-                for message in batch.get("Messages", []):
+        """Deliver one consumer's queue to its function, as the rule's target would.
+
+        Delivered messages are deleted ten at a time, or once the oldest has waited
+        ``DELETE_LINGER_S``, or when a receive finds the queue empty: a consumer that
+        keeps up receives one message at a time, and a delete per receive was half of
+        the pollers' requests. A message not yet deleted is in flight (60 s) and
+        comes back only if the suite dies meanwhile; consumers are idempotent.
+        """
+        done: list[dict[str, Any]] = []
+        oldest = 0.0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    batch = sqs.receive_message(
+                        QueueUrl=consumer.queue_url,
+                        MaxNumberOfMessages=10,
+                        WaitTimeSeconds=1,
+                        AttributeNames=["ApproximateReceiveCount"],
+                    )
+                except Exception as exc:  # the emulator stopping, most likely
+                    if not self.stop_event.is_set():
+                        self.log.system(f"{consumer.function_id}: receive failed: {exc}")
+                        time.sleep(1)
+                    continue
+                messages = batch.get("Messages", [])
+                for message in messages:
                     if self.stop_event.is_set():
                         return
                     if self._deliver(consumer, sqs, message):
+                        oldest = oldest if done else time.monotonic()
                         done.append(message)
-            finally:
-                self._delete(consumer, sqs, done)
+                    if len(done) == MAX_DELETE_BATCH:
+                        self._delete(consumer, sqs, done)
+                        done = []
+                if done and (not messages or time.monotonic() - oldest >= DELETE_LINGER_S):
+                    self._delete(consumer, sqs, done)
+                    done = []
+        finally:
+            self._delete(consumer, sqs, done)
 
     def _delete(self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]) -> None:
-        """The batch's delivered messages in one request (a request per message was a
+        """Delivered messages (at most ten) in one request (a request per message was a
         third of the emulator's work); a message not deleted comes back, and consumers
         are idempotent on the event's id."""
         if not messages:
