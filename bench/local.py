@@ -24,7 +24,9 @@ seconds, then waits (at most 45 s) for the orders to ship. It reports:
   the PostgreSQL backends), to show where the time goes.
 
 ``--profile DIR`` runs every function under cProfile (``ORDERFLOW_PROFILE``, see
-src/orderflow/lambda_bootstrap/bootstrap.py) and leaves ``DIR/<Function>.prof``.
+src/orderflow/lambda_bootstrap/bootstrap.py) and leaves ``DIR/<Function>.prof`` (wall
+time), ``DIR/AwsEmulator.prof`` (moto's server) and ``DIR/OrderflowLocal.prof`` (the
+gateway, pollers and pumps of ``orderflow local``), those two in CPU time.
 A script, not a test: nothing fails when a number is poor. About 3 minutes.
 """
 

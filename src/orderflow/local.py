@@ -41,6 +41,8 @@ BUS = "orderflow-local"
 SENDER = "orders@orderflow.local"
 ACCOUNT = "000000000000"
 RELAY_FUNCTION = "OutboxRelayFunction"
+MAX_DELETE_BATCH = 10  # SQS's DeleteMessageBatch limit
+DELETE_LINGER_S = 0.5
 
 
 class StartupError(Exception):
@@ -109,6 +111,41 @@ def forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def relax_commit_durability(url: str) -> str | None:
+    """``synchronous_commit = off`` for the functions' roles in the suite's database.
+
+    A local dev-suite choice, never the template's: a commit then returns before its
+    WAL reaches the disk (the server flushes it within a fraction of a second), which
+    is most of a short transaction's time here, and every event costs the functions
+    several. A crash of the server (not of a function) may lose the last commits; it
+    never corrupts the data. The setting belongs to the roles in this one database
+    (``ALTER ROLE ... IN DATABASE``), so other databases and users keep theirs.
+    Returns why the server refused it (not a superuser, say), or None; refused, the
+    suite runs anyway, with the server's own setting.
+    """
+    from sqlalchemy import create_engine, text
+
+    from orderflow.grants import FUNCTION_ROLES
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            for role in sorted(set(FUNCTION_ROLES.values())):
+                statement = conn.execute(
+                    text(
+                        "SELECT format('ALTER ROLE %I IN DATABASE %I SET synchronous_commit = off', "
+                        "CAST(:role AS text), current_database())"
+                    ),
+                    {"role": role},
+                ).scalar_one()
+                conn.execute(text(statement))
+    except Exception as exc:
+        return _reason(exc)
+    finally:
+        engine.dispose()
+    return None
+
+
 @contextlib.contextmanager
 def database(options: Options, log: LogSink) -> Iterator[str]:
     """A reachable, migrated PostgreSQL: the given URL, or the embedded server."""
@@ -154,7 +191,11 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
         finally:
             engine.dispose()
         migrate(url)
-        log.system(f"database: {shown} (migrations applied)")
+        refused = relax_commit_durability(url)
+        log.system(
+            f"database: {shown} (migrations applied; the functions commit with "
+            + (f"the server's synchronous_commit: {refused})" if refused else "synchronous_commit off)")
+        )
         yield url
     finally:
         if server is not None:
@@ -206,32 +247,48 @@ class Suite:
             )
 
     def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
-        """Deliver one consumer's queue to its function, as the rule's target would."""
-        while not self.stop_event.is_set():
-            try:
-                batch = sqs.receive_message(
-                    QueueUrl=consumer.queue_url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
-                    AttributeNames=["ApproximateReceiveCount"],
-                )
-            except Exception as exc:  # the emulator stopping, most likely
-                if not self.stop_event.is_set():
-                    self.log.system(f"{consumer.function_id}: receive failed: {exc}")
-                    time.sleep(1)
-                continue
-            done: list[dict[str, Any]] = []
-            try:
-                for message in batch.get("Messages", []):
+        """Deliver one consumer's queue to its function, as the rule's target would.
+
+        Delivered messages are deleted ten at a time, or once the oldest has waited
+        ``DELETE_LINGER_S``, or when a receive finds the queue empty: a consumer that
+        keeps up receives one message at a time, and a delete per receive was half of
+        the pollers' requests. A message not yet deleted is in flight (60 s) and
+        comes back only if the suite dies meanwhile; consumers are idempotent.
+        """
+        done: list[dict[str, Any]] = []
+        oldest = 0.0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    batch = sqs.receive_message(
+                        QueueUrl=consumer.queue_url,
+                        MaxNumberOfMessages=10,
+                        WaitTimeSeconds=1,
+                        AttributeNames=["ApproximateReceiveCount"],
+                    )
+                except Exception as exc:  # the emulator stopping, most likely
+                    if not self.stop_event.is_set():
+                        self.log.system(f"{consumer.function_id}: receive failed: {exc}")
+                        time.sleep(1)
+                    continue
+                messages = batch.get("Messages", [])
+                for message in messages:
                     if self.stop_event.is_set():
                         return
                     if self._deliver(consumer, sqs, message):
+                        oldest = oldest if done else time.monotonic()
                         done.append(message)
-            finally:
-                self._delete(consumer, sqs, done)
+                    if len(done) == MAX_DELETE_BATCH:
+                        self._delete(consumer, sqs, done)
+                        done = []
+                if done and (not messages or time.monotonic() - oldest >= DELETE_LINGER_S):
+                    self._delete(consumer, sqs, done)
+                    done = []
+        finally:
+            self._delete(consumer, sqs, done)
 
     def _delete(self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]) -> None:
-        """The batch's delivered messages in one request (a request per message was a
+        """Delivered messages (at most ten) in one request (a request per message was a
         third of the emulator's work); a message not deleted comes back, and consumers
         are idempotent on the event's id."""
         if not messages:
@@ -344,7 +401,48 @@ class Suite:
             process.stop()
 
 
+def profile_threads(directory: str) -> Callable[[], None]:
+    """Every thread started from now on runs under cProfile, in CPU time (as the
+    emulator's requests do); the returned function writes ``OrderflowLocal.prof``
+    (``ORDERFLOW_PROFILE``, ``bench/local.py --profile``)."""
+    import cProfile
+
+    profiles: list[cProfile.Profile] = []
+    run = threading.Thread.run
+
+    def profiled_run(thread: threading.Thread) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        try:
+            run(thread)
+        finally:
+            profile.disable()
+            profiles.append(profile)
+
+    threading.Thread.run = profiled_run  # type: ignore[method-assign,assignment]
+
+    def dump() -> None:
+        import pstats
+
+        threading.Thread.run = run  # type: ignore[method-assign]
+        # Threads still running (the log pumps) are left out: only ended ones are complete.
+        if profiles:
+            pstats.Stats(*profiles).dump_stats(os.path.join(directory, "OrderflowLocal.prof"))
+
+    return dump
+
+
 def run(options: Options) -> int:
+    profile_dir = os.environ.get("ORDERFLOW_PROFILE")
+    dump_profile = profile_threads(profile_dir) if profile_dir else None
+    try:
+        return _run(options)
+    finally:
+        if dump_profile is not None:
+            dump_profile()
+
+
+def _run(options: Options) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
