@@ -64,13 +64,29 @@ UtcDatetime = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON counts 2.0 as the integer 2 (JSON Schema's "integer" takes it); a strict int field
+    # still refuses true, "2" and 2.5.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 def _country(value: str) -> str:
     if value not in ISO_3166_ALPHA2:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, e.g. GB")
     return value
 
 
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
+CountryCode = Annotated[
+    str,
+    AfterValidator(_country),
+    # The list itself, not only its shape: "AA" fits [A-Z]{2} and is refused.
+    WithJsonSchema({"type": "string", "enum": sorted(ISO_3166_ALPHA2)}),
+]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
@@ -87,9 +103,22 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _document_no_nul(schema: dict[str, Any]) -> None:
+    """Say in the schema what ``TextModel`` refuses: a free-text string holding U+0000."""
+    for prop in schema.get("properties", {}).values():
+        for alternative in prop.get("anyOf", [prop]):
+            if alternative.get("type") == "string" and not {"pattern", "format", "enum"} & alternative.keys():
+                alternative["pattern"] = NO_NUL
+
+
 class TextModel(CamelModel):
     """A model of free text from customers: U+0000 is refused at the boundary, since
     PostgreSQL's text and JSONB cannot store it (the insert would fail with a 500)."""
+
+    model_config = ConfigDict(json_schema_extra=_document_no_nul)
 
     @field_validator("*")
     @classmethod

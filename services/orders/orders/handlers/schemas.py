@@ -7,9 +7,9 @@ from collections import Counter
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
-from common.events import CamelModel, CurrencyCode, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
+from common.events import CamelModel, CurrencyCode, JsonInt, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
 from orders.domain.model import Order, OrderStatus, Product
 
 MAX_UNIT_PRICE = Decimal("1000000.00")
@@ -17,7 +17,7 @@ MAX_UNIT_PRICE = Decimal("1000000.00")
 
 class OrderItemIn(RequestModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=1000, strict=True)
+    quantity: JsonInt = Field(ge=1, le=1000, strict=True)
 
 
 class PlaceOrderRequest(RequestModel):
@@ -36,7 +36,18 @@ class PlaceOrderRequest(RequestModel):
 
 class PutProductRequest(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    unit_price: Money
+    # The document states the bound too: a two-place amount (at most 12 digits) of at most
+    # 1000000.00, leading zeros and all.
+    unit_price: Annotated[
+        Money,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": r"^(?:0{0,6}[0-9]{1,6}\.[0-9]{2}|0{0,5}1000000\.00)$",
+                "examples": ["12.50"],
+            }
+        ),
+    ]
     currency: CurrencyCode
 
     @field_validator("unit_price")
