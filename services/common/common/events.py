@@ -17,9 +17,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    model_validator,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -51,6 +51,8 @@ def _country(value: str) -> str:
 
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
+
+
 def _currency(value: str) -> str:
     if not is_currency(value):
         raise ValueError("must be an ISO 4217 currency code with a minor unit, e.g. USD")
