@@ -205,7 +205,7 @@ class OrderCreatedItem(CamelModel):
 
 
 class OrderCreated(DomainEvent, PricedModel):
-    """An order was stored. Its amounts are in its ``currency``, with exactly that
+    """An order was stored. Every amount is in the order's currency, with exactly that
     currency's ISO 4217 minor-unit digits."""
 
     AMOUNTS: ClassVar[tuple[str, ...]] = ("total",)
