@@ -139,9 +139,8 @@ def test_an_amount_that_would_need_rounding_stops_the_upgrade_and_is_named(
         add_product(conn, "US-1", "12.50", "USD")
         setup(conn)
 
-    with pytest.raises(RuntimeError, match="nothing was changed") as refused:
-        with before_money.begin() as conn:
-            upgrade(conn, "orders", "head")
+    with pytest.raises(RuntimeError, match="nothing was changed") as refused, before_money.begin() as conn:
+        upgrade(conn, "orders", "head")
 
     assert named in str(refused.value)
     assert "US-1" not in str(refused.value)
