@@ -62,3 +62,14 @@ def test_amounts_are_shown_in_the_currency_s_own_digits(
     assert f'<th colspan="3">Total</th><td>{total}</td>' in email.html
     if currency == "JPY":
         assert ".00" not in email.text and ".00" not in email.html
+
+
+def test_an_event_written_before_per_currency_money_shows_the_yen_without_decimals() -> None:
+    # As an OrderCreated published with two places ("1200.00" JPY) arrives from a queue or a replay.
+    wire = order_in("JPY", ("SKU-1", 2, "1200")).model_dump(mode="json", by_alias=True)
+    wire["items"][0]["unitPrice"], wire["total"] = "1200.00", "2400.00"
+
+    email = render_confirmation(OrderCreated.model_validate(wire))
+
+    assert "  SKU-1  2 x 1,200 JPY = 2,400 JPY\n" in email.text
+    assert "Total: 2,400 JPY\n" in email.text
