@@ -252,3 +252,16 @@ def test_an_event_amount_off_its_currency_is_refused_by_name(
 def test_an_event_from_before_per_currency_money_is_still_read() -> None:
     event = OrderCreated.model_validate(order_created("JPY", "1200.00", "2400.00"))
     assert event.model_dump(mode="json", by_alias=True)["total"] == "2400"
+
+
+def test_an_item_built_in_another_currency_is_refused_by_name() -> None:
+    from common.events import OrderCreatedItem
+
+    wire = order_created("JPY", "1200", "2400")
+    fields = {**OrderCreated.model_validate(wire).__dict__}
+    fields["items"] = [OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money(1200, "USD"))]
+    with pytest.raises(ValidationError) as refused:
+        OrderCreated(**fields)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("items", 0, "unitPrice")
+    assert "USD, not JPY" in error["msg"]

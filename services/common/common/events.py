@@ -147,7 +147,10 @@ class PricedModel(CamelModel):
                 continue
             priced = []
             for item in data[key]:
-                if isinstance(item, BaseModel):  # built in Python: checked again, in this currency
+                if isinstance(item, BaseModel):  # built in Python: kept if in this currency
+                    if all(getattr(item, n).currency == currency for n in names):
+                        priced.append(item)
+                        continue
                     item = {f.alias or n: getattr(item, n) for n, f in type(item).model_fields.items()}
                 if isinstance(item, dict):
                     item = dict(item)
