@@ -14,15 +14,24 @@ from orderflow.paths import MIGRATIONS
 SCHEMAS: tuple[str, ...] = ("eventing", "orders", "inventory", "notifications", "shipping")
 
 
-def upgrade(connection: Connection, schema: str, revision: str = "head") -> None:
-    """Upgrade one service schema to ``revision`` (its head by default) in ``connection``'s transaction."""
+def _config(connection: Connection, schema: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS / "versions" / schema))
     config.attributes["schema"] = schema
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    return config
+
+
+def upgrade(connection: Connection, schema: str, revision: str = "head") -> None:
+    """Upgrade one service schema to ``revision`` (its head by default) in ``connection``'s transaction."""
+    command.upgrade(_config(connection, schema), revision)
+
+
+def downgrade(connection: Connection, schema: str, revision: str) -> None:
+    """Downgrade one service schema to ``revision`` in ``connection``'s transaction."""
+    command.downgrade(_config(connection, schema), revision)
 
 
 def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[str]:

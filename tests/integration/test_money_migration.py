@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from common.money import Money
-from orderflow.migrate import upgrade
+from orderflow.migrate import downgrade, upgrade
 from orders.adapters.repository import SqlOrderRepository, SqlProductRepository
 from tests.support.postgres import fresh_database
 
@@ -147,3 +147,23 @@ def test_an_amount_that_would_need_rounding_stops_the_upgrade_and_is_named(
     with before_money.begin() as conn:
         assert revision(conn) == "orders_0002"
         assert scales(conn)["products.unit_price"] == (12, 2)
+
+
+def test_the_downgrade_goes_back_to_two_places_only_when_nothing_would_be_rounded(
+    before_money: Engine,
+) -> None:
+    with before_money.begin() as conn:
+        upgrade(conn, "orders", "head")
+        add_product(conn, "KW-1", "1.250", "KWD")
+        add_product(conn, "KW-2", "1.255", "KWD")
+
+    with pytest.raises(RuntimeError, match="KW-2 unitPrice: 1.2550 KWD"), before_money.begin() as conn:
+        downgrade(conn, "orders", "orders_0002")
+
+    with before_money.begin() as conn:
+        conn.execute(text("DELETE FROM orders.products WHERE sku = 'KW-2'"))
+        downgrade(conn, "orders", "orders_0002")
+    with before_money.begin() as conn:
+        assert revision(conn) == "orders_0002"
+        price = conn.execute(text("SELECT unit_price FROM orders.products WHERE sku = 'KW-1'")).scalar_one()
+        assert price == Decimal("1.25")
