@@ -148,7 +148,8 @@ class PricedModel(CamelModel):
             priced = []
             for item in data[key]:
                 if isinstance(item, BaseModel):  # built in Python: kept if in this currency
-                    if all(getattr(item, n).currency == currency for n in names):
+                    amounts = [getattr(item, n, None) for n in names]
+                    if all(isinstance(a, Money) and a.currency == currency for a in amounts):
                         priced.append(item)
                         continue
                     item = {f.alias or n: getattr(item, n) for n, f in type(item).model_fields.items()}
