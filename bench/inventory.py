@@ -32,7 +32,6 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,7 @@ def say(message: str) -> None:
 def prepared_events(count: int) -> list[dict[str, Any]]:
     """OrderCreated deliveries of two items each, spread over 20 SKUs."""
     from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+    from common.money import Money
     from tests.support.events import eventbridge_event
 
     address = ShippingAddress(
@@ -69,13 +69,15 @@ def prepared_events(count: int) -> list[dict[str, Any]]:
     events = []
     for n in range(count):
         skus = sorted({SKUS[n % len(SKUS)], SKUS[(n * 7 + 3) % len(SKUS)]})
-        items = [OrderCreatedItem(sku=s, quantity=1 + n % 3, unit_price=Decimal("2.50")) for s in skus]
+        items = [
+            OrderCreatedItem(sku=s, quantity=1 + n % 3, unit_price=Money.parse("2.50", "USD")) for s in skus
+        ]
         order = OrderCreated(
             order_id=uuid.uuid4(),
             customer_id=f"customer-{n % 50}",
             customer_email="ada@example.com",
             items=items,
-            total=sum((i.unit_price * i.quantity for i in items), Decimal("0.00")),
+            total=Money.total((i.unit_price * i.quantity for i in items), "USD"),
             currency="USD",
             shipping_address=address,
             metadata=EventMetadata.new(f"bench-{n}"),

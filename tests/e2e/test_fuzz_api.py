@@ -59,6 +59,8 @@ def beyond_the_schema(case: Any, catalog: set[str]) -> bool:
     items = case.body.get("items") if isinstance(case.body, dict) else None
     skus = [str(i.get("sku")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
     return len(skus) != len(set(skus)) or not set(skus) <= catalog
+
+
 EXAMPLES = 40
 REQUEST_TIMEOUT_S = 15
 FUZZ = settings(
@@ -103,7 +105,10 @@ def shop(suite: LocalSuite) -> dict[str, Any]:
     return {
         "sku": sku,
         "orderId": placed.body["orderId"],
-        "tokens": {"customer": customer, "admin": suite.token("fuzz-admin", "fuzz-admin@example.com", admin=True)},
+        "tokens": {
+            "customer": customer,
+            "admin": suite.token("fuzz-admin", "fuzz-admin@example.com", admin=True),
+        },
     }
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -36,6 +35,7 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.usecases import Handled as InventoryHandled
@@ -81,8 +81,8 @@ def test_a_cancellation_and_a_dispatch_never_both_win(container, settings, mint,
                 order_id=order_id,
                 customer_id="customer-1",
                 customer_email="ada@example.com",
-                items=[OrderCreatedItem(sku="RACE-1", quantity=3, unit_price=Decimal("1.00"))],
-                total=Decimal("3.00"),
+                items=[OrderCreatedItem(sku="RACE-1", quantity=3, unit_price=Money.parse("1.00", "USD"))],
+                total=Money.parse("3.00", "USD"),
                 currency="USD",
                 shipping_address=ADDRESS,
                 metadata=EventMetadata.new(f"corr-race-{n}"),
@@ -94,7 +94,7 @@ def test_a_cancellation_and_a_dispatch_never_both_win(container, settings, mint,
                         customer_id="customer-1",
                         customer_email="ada@example.com",
                         status="CANCELLING",
-                        total=Decimal("3.00"),
+                        total=Money.parse("3.00", "USD"),
                         currency="USD",
                         shipping_address=ADDRESS.model_dump(mode="json", by_alias=True),
                         correlation_id=f"corr-race-{n}",

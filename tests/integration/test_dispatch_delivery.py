@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -23,6 +22,7 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.domain.model import StockLevel
@@ -46,8 +46,8 @@ def order_created(order_id: uuid.UUID, *items: tuple[str, int]) -> OrderCreated:
         order_id=order_id,
         customer_id="customer-1",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Decimal("1.00")) for s, q in items],
-        total=Decimal(sum(q for _, q in items)),
+        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Money.parse("1.00", "USD")) for s, q in items],
+        total=Money(100 * sum(q for _, q in items), "USD"),
         currency="USD",
         shipping_address=ADDRESS,
         metadata=EventMetadata.new("corr-dispatch"),

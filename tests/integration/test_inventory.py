@@ -8,7 +8,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -26,6 +25,7 @@ from common.events import (
     OrderCreatedItem,
     ShippingAddress,
 )
+from common.money import Money
 from common.observability import logger
 from common.settings import Settings
 from inventory.handlers import reserve
@@ -101,8 +101,8 @@ def order_created(
         order_id=order_id or uuid.uuid4(),
         customer_id="customer-1",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Decimal("2.00")) for s, q in items],
-        total=Decimal(2 * sum(q for _, q in items)),
+        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Money.parse("2.00", "USD")) for s, q in items],
+        total=Money(200 * sum(q for _, q in items), "USD"),
         currency="USD",
         shipping_address=ADDRESS,
         metadata=EventMetadata.new(correlation_id),

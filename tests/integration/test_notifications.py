@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+from common.money import Money
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
 from notifications.domain.model import ClaimOutcome, EmailInFlight
@@ -32,10 +32,10 @@ def order_created(name: str = "Ada Lovelace") -> OrderCreated:
         customer_id="customer-1",
         customer_email="ada@example.com",
         items=[
-            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Decimal("3.99")),
+            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money.parse("12.50", "USD")),
+            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Money.parse("3.99", "USD")),
         ],
-        total=Decimal("28.99"),
+        total=Money.parse("28.99", "USD"),
         currency="USD",
         shipping_address=ShippingAddress(
             name=name, line1="1 Main St", line2=None, city="London", postal_code="N1 9GU", country="GB"

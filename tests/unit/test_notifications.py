@@ -6,7 +6,6 @@ import copy
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Self
 
 import pytest
@@ -19,6 +18,7 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
 from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
 from notifications.usecases import (
@@ -39,10 +39,10 @@ def order_created(name: str = "Ada Lovelace", **address: object) -> OrderCreated
         customer_id="customer-1",
         customer_email="ada@example.com",
         items=[
-            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Decimal("3.99")),
+            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money.parse("12.50", "USD")),
+            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Money.parse("3.99", "USD")),
         ],
-        total=Decimal("28.99"),
+        total=Money.parse("28.99", "USD"),
         currency="USD",
         shipping_address=ShippingAddress.model_validate(
             {
