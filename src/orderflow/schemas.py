@@ -64,8 +64,9 @@ def _document_the_edges(operation: dict[str, Any]) -> None:
     if any(p["in"] == "path" for p in operation.get("parameters", [])):
         # A path parameter holding "/" (or nothing) makes a path no route takes.
         responses.setdefault("404", _error("Not found, or a path no route takes (API Gateway)"))
-    responses.setdefault("414", {"description": "Request line over API Gateway's limit"})
-    responses.setdefault("431", {"description": "Headers over API Gateway's limit"})
+    # API Gateway's own answers; the local gateway gives them the contract's error body.
+    responses.setdefault("414", _error("Request line over the gateway's limit"))
+    responses.setdefault("431", _error("Headers over the gateway's limit"))
     if "requestBody" in operation:
         responses.setdefault("400", _error("Body is not JSON"))
         responses.setdefault("413", _error("Body over 64 KiB"))

@@ -153,7 +153,8 @@ def _cancel(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _limit(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["paths"]["/orders"]["get"]["parameters"][0]["schema"]
+    (limit,) = [p for p in doc["paths"]["/orders"]["get"]["parameters"] if p["name"] == "limit"]
+    return limit["schema"]
 
 
 API_CHANGES: list[tuple[str, Edit, str | None]] = [
@@ -170,7 +171,16 @@ API_CHANGES: list[tuple[str, Edit, str | None]] = [
     ),
     ("a status added", lambda d: _cancel(d)["responses"].update({"429": {"description": "slow down"}}), None),
     ("a request bound relaxed", lambda d: _limit(d).update(maximum=500), None),
-    ("a request body made optional", lambda d: _cancel(d)["requestBody"].update(required=False), None),
+    (
+        "an optional request body made required",
+        lambda d: _cancel(d)["requestBody"].update(required=True),
+        "POST /orders/{orderId}/cancel request body: request body now required",
+    ),
+    (
+        "a request body made optional",
+        lambda d: d["paths"]["/orders"]["post"]["requestBody"].update(required=False),
+        None,
+    ),
     (
         "a response property removed",
         lambda d: _del(_components(d)["OrderOut"], "correlationId"),

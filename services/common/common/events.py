@@ -66,7 +66,7 @@ CountryCode = Annotated[
     str,
     AfterValidator(_country),
     # The list itself, not only its shape: "AA" fits [A-Z]{2} and is refused.
-    WithJsonSchema({"type": "string", "enum": sorted(ISO_3166_ALPHA2)}),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$", "enum": sorted(ISO_3166_ALPHA2)}),
 ]
 
 
