@@ -1,23 +1,27 @@
 """End-to-end: schemathesis fuzzes the running local suite from openapi/orderflow-api.json.
 
-Every operation in the checked-in document gets generated requests, as a customer and as
-an admin, in up to three rounds:
+Every operation in the checked-in document gets, as a customer and as an admin:
 
-* every parameter and body generated from the document (mostly unknown SKUs and orders);
-* the path naming a product and an order that exist, so the 200 bodies are checked too
-  (and POST /orders gets a body naming the product: a 201);
-* negative: a query or body the document forbids (an operation with only a path string
-  has no such request), which must be refused with a documented 4xx.
+* schemathesis' coverage cases: each boundary of the document just inside and just outside
+  (an empty or wrong-typed parameter, a missing or null body, a string one past its limit,
+  no token), deterministic by construction;
+* generated requests, in up to three rounds: every parameter and body generated from the
+  document (mostly unknown SKUs and orders); the path naming a product and an order that
+  exist, so the 200 bodies are checked too (and POST /orders gets a body naming the
+  product: a 201); negative: a query or body the document forbids.
 
-Every answer must be: no 5xx, a status the document lists for the operation, a body its
-schema accepts, and the content type it declares.
+Every check schemathesis has runs on every answer but one (``unsupported_method``, see
+SCHEMA): no 5xx, a status the document lists for the operation, a body its schema accepts,
+the headers and content type it declares, a request the document accepts is not refused
+(but for the three rules ``beyond_the_schema`` names), one it forbids is refused with a 4xx,
+and the same request without the token is refused.
 
 Deterministic: Hypothesis is derandomized (its seed is fixed per test), keeps no example
 database and mines no constants from whichever modules happen to be loaded, so this file
-alone and the whole suite send the same requests (checked: 806 per caller, identical).
-Bounded: EXAMPLES per round (about 1,600 requests in all, 20-35 s on two cores), and a
-timeout on every request; no per-example deadline, whose timing would be noise on a
-shared machine.
+alone and the whole suite send the same requests. Bounded: 605 coverage cases and EXAMPLES
+per round (about 1,400 requests per caller, plus the checks' own re-sends; 90 s on two
+quiet cores, 190 s with the load average at 8), and a timeout on every request; no
+per-example deadline, whose timing would be noise on a shared machine.
 """
 
 from __future__ import annotations
