@@ -423,6 +423,13 @@ def test_customers_are_forbidden(inventory_api, mint):
     assert result.body["error"]["code"] == "FORBIDDEN"
 
 
+def test_a_whole_number_written_with_a_point_is_an_integer(inventory_api):
+    """JSON (and the document's "integer") counts 7.0 as 7; 7.5 stays refused (below)."""
+    result = inventory_api.put("/inventory/SKU-1", {"onHand": 7.0})
+    assert result.status == 200, result.body
+    assert result.body["onHand"] == 7
+
+
 def test_no_token_is_unauthorized(inventory_api):
     assert inventory_api.get("/inventory/SKU-1", token=None).status == 401
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -44,13 +45,29 @@ UtcDatetime = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON counts 2.0 as the integer 2 (JSON Schema's "integer" takes it); a strict int field
+    # still refuses true, "2" and 2.5.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 def _country(value: str) -> str:
     if value not in ISO_3166_ALPHA2:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, e.g. GB")
     return value
 
 
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
+CountryCode = Annotated[
+    str,
+    AfterValidator(_country),
+    # The list itself, not only its shape: "AA" fits [A-Z]{2} and is refused.
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$", "enum": sorted(ISO_3166_ALPHA2)}),
+]
 
 
 def _currency(value: str) -> str:
@@ -80,9 +97,27 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _document_no_nul(schema: dict[str, Any]) -> None:
+    """Say in the schema what ``TextModel`` refuses: a free-text string holding U+0000."""
+    for prop in schema.get("properties", {}).values():
+        for alternative in prop.get("anyOf", [prop]):
+            if alternative.get("type") == "string" and not {"pattern", "format", "enum"} & alternative.keys():
+                alternative["pattern"] = NO_NUL
+
+
 class TextModel(CamelModel):
     """A model of free text from customers: U+0000 is refused at the boundary, since
     PostgreSQL's text and JSONB cannot store it (the insert would fail with a 500)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        # Not json_schema_extra: PricedModel's own would replace it in a model that is both.
+        schema = handler(core_schema)
+        _document_no_nul(handler.resolve_ref_schema(schema))
+        return schema
 
     @field_validator("*")
     @classmethod

@@ -162,10 +162,11 @@ def body(app: BaseRouter) -> Any:
     return value
 
 
-def optional_body(app: BaseRouter) -> Any:
-    """The request's JSON body, or None when it has none (a route whose body is optional)."""
+def optional_body(app: BaseRouter, absent: Any = None) -> Any:
+    """The request's JSON body, or ``absent`` when it has none (a route whose body is
+    optional). A body of JSON ``null`` is a body, and the route's model judges it."""
     value = app.context.get("body")
-    return None if value is _NO_BODY else value
+    return absent if value is _NO_BODY else value
 
 
 def error_response(app: BaseRouter, error: ApiError) -> Response:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from common.events import (
     CamelModel,
     CurrencyCode,
+    JsonInt,
     PricedModel,
     RequestModel,
     ShippingAddress,
@@ -28,7 +29,7 @@ MAX_UNIT_PRICE = Decimal(1_000_000)
 
 class OrderItemIn(RequestModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=1000, strict=True)
+    quantity: JsonInt = Field(ge=1, le=1000, strict=True)
 
 
 class PlaceOrderRequest(RequestModel):
@@ -59,6 +60,19 @@ class PutProductRequest(RequestModel, PricedModel):
         if isinstance(value, Money) and value.amount > MAX_UNIT_PRICE:
             raise ValueError(f"must be at most {MAX_UNIT_PRICE} {value.currency}")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        # The document states the bound too, in any currency: at most 1000000 major units
+        # (leading zeros allowed; the digits per currency are the other rules' business).
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        top = str(int(MAX_UNIT_PRICE))
+        assert top == "1" + "0" * (len(top) - 1), "the pattern below reads a power of ten"
+        bound = rf"^0*(?:[0-9]{{1,{len(top) - 1}}}(?:\.[0-9]+)?|{top}(?:\.0+)?)$"
+        handler.resolve_ref_schema(schema).setdefault("allOf", []).append(
+            {"properties": {"unitPrice": {"pattern": bound}}}
+        )
+        return schema
 
 
 class CancelOrderRequest(RequestModel):
