@@ -149,7 +149,7 @@ def dead_letters(args: argparse.Namespace, order_id: uuid.UUID) -> tuple[list[di
                     )
         return found, None
     except Exception as exc:  # the journey is still worth showing without the queues
-        from orderflow.cli import one_line
+        from orderflow.errors import one_line
 
         return [], f"dead-letter queues not read: {one_line(exc)}"
 
