@@ -129,9 +129,6 @@ class FakeProcessed:
         self._seen.add((consumer, event_id))
         return True
 
-    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
-        self._seen.discard((consumer, event_id))
-
 
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit()`` makes the copy the store.
