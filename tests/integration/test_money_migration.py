@@ -91,7 +91,7 @@ def test_existing_orders_and_prices_are_carried_over_exactly(before_money: Engin
 
     # When the schema is upgraded
     with before_money.begin() as conn:
-        upgrade(conn, "orders", "head")
+        upgrade(conn, "orders", "orders_0003")
 
     # Then every amount column holds four places, and every amount reads back exactly
     with before_money.begin() as conn:
