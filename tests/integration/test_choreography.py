@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.template import functions
 from tests.support.aws import publish_outbox
+from tests.support.events import queue_arn, sqs_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -42,6 +43,19 @@ def _handler(function_id: str) -> Callable[[dict[str, Any], Any], Any]:
     return getattr(importlib.import_module(fn.module), fn.attribute)  # type: ignore[no-any-return]
 
 
+def _batches(
+    deliveries: list[tuple[str, dict[str, Any]]], size: int
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive deliveries to one function, cut at ``size``, in delivery order."""
+    batches: list[tuple[str, list[dict[str, Any]]]] = []
+    for function_id, event in deliveries:
+        if batches and batches[-1][0] == function_id and len(batches[-1][1]) < size:
+            batches[-1][1].append(event)
+        else:
+            batches.append((function_id, [event]))
+    return batches
+
+
 class Pump:
     """Drains each consumer's queue into its handler until nothing is left.
 
@@ -50,7 +64,12 @@ class Pump:
     """
 
     def __init__(
-        self, aws: Any, container: Any, duplicate: bool = False, shuffle: random.Random | None = None
+        self,
+        aws: Any,
+        container: Any,
+        duplicate: bool = False,
+        shuffle: random.Random | None = None,
+        batch_size: int = 10,
     ) -> None:
         self.aws = aws
         self.container = container
@@ -58,6 +77,7 @@ class Pump:
         self.shuffle = shuffle
         self.handlers = {f: _handler(f) for f in CONSUMERS}
         self.delivered: dict[str, list[str]] = {f: [] for f in CONSUMERS}
+        self.batch_size = batch_size
         for function_id in CONSUMERS:
             [pattern] = functions()[function_id].rule_patterns()
             aws.route(function_id, pattern)
@@ -76,10 +96,17 @@ class Pump:
                 batch = batch + batch
             if self.shuffle is not None:
                 self.shuffle.shuffle(batch)
-            for function_id, event in batch:
+            for event in (e for _, e in batch):
                 event.setdefault("account", "123456789012")  # EventBridge sends it; moto does not
-                self.handlers[function_id](event, LambdaContext(function_name=function_id))
-                self.delivered[function_id].append(event["detail-type"])
+            # As event source mappings would: up to ten records a batch, per function.
+            for function_id, events in _batches(batch, self.batch_size):
+                response = self.handlers[function_id](
+                    sqs_event(*events, source_arn=queue_arn(function_id)),
+                    LambdaContext(function_name=function_id),
+                )
+                # No record of a legitimate event ever fails, whatever the order.
+                assert response == {"batchItemFailures": []}, (function_id, response)
+                self.delivered[function_id] += [e["detail-type"] for e in events]
         raise AssertionError("the choreography did not settle")
 
 

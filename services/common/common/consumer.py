@@ -35,6 +35,7 @@ effect, so a record delivered again changes nothing.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         else:
             envelope = EventBridgeModel.model_validate(event)
     except ValidationError as exc:
-        raw_id = event.get("id") if isinstance(event, dict) else None
+        raw_id = _raw_id(event)
         logger.error("malformed EventBridge event", extra={"event_id": raw_id, "errors": _errors(exc)})
         raise InvalidEvent(f"malformed EventBridge event {raw_id}") from exc
 
@@ -146,7 +147,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         logger.error(
             "unexpected event for this function",
             extra={
-                "eventbridge_id": envelope.id,
+                "event_id": envelope.id,
                 "source": envelope.source,
                 "detail_type": envelope.detail_type,
                 "accepts": sorted(by_type),
@@ -163,7 +164,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         logger.error(
             "invalid event detail",
             extra={
-                "eventbridge_id": envelope.id,
+                "event_id": envelope.id,
                 "detail_type": envelope.detail_type,
                 "metadata_event_id": metadata.get("eventId") if isinstance(metadata, dict) else None,
                 "errors": _errors(exc),
@@ -177,6 +178,16 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
     return ReceivedEvent(
         id=envelope.id, source=envelope.source, detail_type=envelope.detail_type, detail=detail
     )  # type: ignore[arg-type]
+
+
+def _raw_id(event: Any) -> Any:
+    """The ``id`` of an event that did not validate, if it has one (for the log)."""
+    if isinstance(event, str | bytes):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            return None
+    return event.get("id") if isinstance(event, dict) else None
 
 
 def retry_delay_s(receive_count: int, rng: Callable[[], float] = random.random) -> int:
@@ -235,7 +246,9 @@ class Consumer:
         """Handle one record; raises what failed it (``InvalidEvent`` when permanent)."""
         receive_count = _receive_count(record)
         logger.remove_keys(list(_LOG_KEYS))
+        logger.set_correlation_id(None)
         logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        received: ReceivedEvent[Any] | None = None
         try:
             received = parse_event(record.body, self.accepts)
             outcome = self.handle(Delivery(received, deps, context, receive_count))
@@ -244,7 +257,10 @@ class Consumer:
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except failures.PermanentFailure as exc:
-            logger.error("event refused for good; it will reach the DLQ", extra={"reason": str(exc)})
+            logger.error(
+                "event refused for good; it will reach the DLQ",
+                extra={"reason": str(exc), "eventbridge_id": received.id if received else None},
+            )
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except Exception as exc:
