@@ -239,12 +239,14 @@ class RelayResult:
     failed: int = 0  # not published this time, will be retried
     parked: int = 0  # refused for good: waits for an operator
     parked_reasons: list[str] = field(default_factory=list)
+    refused: int = 0  # of ``failed``: in calls refused as a whole (access denied, no bus...)
 
     def add(self, other: RelayResult) -> None:
         self.published += other.published
         self.failed += other.failed
         self.parked += other.parked
         self.parked_reasons += other.parked_reasons
+        self.refused += other.refused
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,7 @@ _BACKOFF = text(
 
 
 def _mark(engine: Engine, put: PutResult) -> RelayResult:
-    result = RelayResult(published=len(put.published))
+    result = RelayResult(published=len(put.published), refused=put.call_refused)
     with engine.begin() as conn:
         if put.published:
             conn.execute(_MARK_PUBLISHED, {"ids": [e.key for e in put.published]})
