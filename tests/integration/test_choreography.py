@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,7 @@ class Pump:
         duplicate: bool = False,
         shuffle: random.Random | None = None,
         batch_size: int = 10,
+        late: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.aws = aws
         self.container = container
@@ -78,6 +80,10 @@ class Pump:
         self.handlers = {f: _handler(f) for f in CONSUMERS}
         self.delivered: dict[str, list[str]] = {f: [] for f in CONSUMERS}
         self.batch_size = batch_size
+        # (function, detail-type) deliveries held back until nothing else is left: an
+        # event that arrives after the ones that follow from it.
+        self.late = late
+        self.held: list[tuple[str, dict[str, Any]]] = []
         for function_id in CONSUMERS:
             [pattern] = functions()[function_id].rule_patterns()
             aws.route(function_id, pattern)
@@ -90,6 +96,11 @@ class Pump:
                 # best-effort fast path left (it usually leaves nothing).
                 publish_outbox(self.container)
                 batch = [(f, event) for f in CONSUMERS for event in self.aws.drain(f)]
+            held = [(f, e) for f, e in batch if (f, e["detail-type"]) in self.late]
+            self.held += held
+            batch = [d for d in batch if d not in held]
+            if not batch:
+                batch, self.held = self.held, []
             if not batch:
                 return
             if self.duplicate:
@@ -243,3 +254,55 @@ def test_every_event_twice_in_any_order_ends_as_one_clean_delivery(suite, orders
     # And each consumer did see its events twice
     assert sorted(pump.delivered["ShippingFunction"]) == ["InventoryReserved"] * 2
     assert json.dumps(orders_api.get(f"/orders/{order['orderId']}").body["status"]) == '"SHIPPING"'
+
+
+def test_many_orders_in_shuffled_duplicated_batches_with_early_rejections_and_cancellations(
+    suite, orders_api, aws, db, container
+):
+    # Given notifications hears each OrderCreated only after everything that follows from
+    # it (rejections and cancellations arrive early), every event twice, shuffled, in batches
+    pump = Pump(
+        aws,
+        container,
+        duplicate=True,
+        shuffle=random.Random(20261204),
+        late=frozenset({("NotificationsFunction", "OrderCreated")}),
+    )
+    within = [place(orders_api, [{"sku": "SKU-1", "quantity": 1}], f"corr-ok-{n}") for n in range(3)]
+    beyond = [place(orders_api, [{"sku": "SKU-2", "quantity": 3}], f"corr-short-{n}") for n in range(3)]
+    cancelled = [place(orders_api, [{"sku": "SKU-1", "quantity": 2}], f"corr-cancel-{n}") for n in range(2)]
+    for order in cancelled:  # at once, before any consumer heard of the order
+        assert orders_api.post(f"/orders/{order['orderId']}/cancel").status == 202
+
+    # When every event is delivered (the Pump fails on any failed record)
+    pump.run(max_rounds=60)
+
+    # Then each order ended as the contract says
+    def status(order: dict[str, Any]) -> str:
+        return str(orders_api.get(f"/orders/{order['orderId']}").body["status"])
+
+    assert [status(o) for o in within] == ["SHIPPING"] * 3
+    assert [status(o) for o in beyond] == ["REJECTED"] * 3
+    assert [status(o) for o in cancelled] == ["CANCELLED"] * 2
+    # And each got one email of each kind its story calls for, no more, none left pending
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        emails = Counter(
+            (str(o), k)
+            for o, k, s in conn.execute(text("SELECT order_id, kind, status FROM notifications.emails"))
+            if s == "SENT"
+        )
+        pending = conn.execute(text("SELECT count(*) FROM notifications.pending_emails")).scalar()
+    engine.dispose()
+    expected = Counter(
+        [(o["orderId"], "CONFIRMATION") for o in within + beyond + cancelled]
+        + [(o["orderId"], "REJECTION") for o in beyond]
+        + [(o["orderId"], "CANCELLATION") for o in cancelled]
+    )
+    assert emails == expected
+    assert pending == 0
+    assert len(sent_emails()) == sum(expected.values())  # SES saw each email once
+    # And the early events really came first: notifications took them before OrderCreated
+    seen = pump.delivered["NotificationsFunction"]
+    assert seen.index("OrderCreated") > seen.index("InventoryReservationFailed")
+    assert seen.index("OrderCreated") > seen.index("OrderCancelled")

@@ -62,6 +62,8 @@ RETRY_BASE_S = 30
 RETRY_CAP_S = 3600
 # ChangeMessageVisibilityBatch starts only with this much of the invocation left.
 VISIBILITY_CALL_MARGIN_S = 0.5
+# What a step retried for as long as the invocation has time leaves for its last try.
+PERSIST_MARGIN_S = 2.0
 _LOG_KEYS = ("event_id", "detail_type", "eventbridge_id", "message_id", "receive_count")
 
 
@@ -105,6 +107,13 @@ class Delivery(Generic[E]):
     def transaction(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` (one whole transaction), again on a lost connection."""
         return retry_on_disconnect(operation, engine=self.deps.engine)
+
+    def transaction_while_time_left(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` (one whole transaction), again on a lost connection for as
+        long as the invocation has time (minus ``PERSIST_MARGIN_S`` for the last try)."""
+        return retry_on_disconnect(
+            operation, engine=self.deps.engine, time_left=lambda: self.time_left() - PERSIST_MARGIN_S
+        )
 
     def run(self, use_case: Callable[[U], T], unit_of_work: Callable[[Any], U]) -> T:
         """Run ``use_case`` in a fresh unit of work, retried on a lost connection."""
