@@ -13,10 +13,11 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, func, select, update
 
 from common import bootstrap
 from common.outbox import add_event, outbox
@@ -100,6 +101,15 @@ def test_a_whole_call_refused_for_several_runs_parks_nothing_and_everything_goes
 ):
     # Given twelve events to publish, and a bus that refuses every PutEvents call as a whole
     order_ids = write_events(db, 12)
+    # the oldest written ten minutes ago (what the age alarm watches)
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == select(func.min(outbox.c.id)).scalar_subquery())
+            .values(created_at=func.now() - timedelta(minutes=10))
+        )
+    engine.dispose()
     capsys.readouterr()
 
     # When three relay runs meet the refusal
@@ -110,8 +120,11 @@ def test_a_whole_call_refused_for_several_runs_parks_nothing_and_everything_goes
         assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE parked_at IS NOT NULL") == 0
     assert proxy.refused >= 3
     # And each run counted the refusal (the metric the template alarms on)
-    refused = [m["OutboxPublishRefused"] for m in emf(capsys) if "OutboxPublishRefused" in m]
-    assert refused == [[12.0]] * 3, refused
+    runs = [m for m in emf(capsys) if "OutboxPublishRefused" in m]
+    assert [m["OutboxPublishRefused"] for m in runs] == [[12.0]] * 3, runs
+    # And the age the alarm watches is the oldest row's, growing, never reset by a run
+    ages = [m["OutboxOldestUnpublishedAge"][0] for m in runs]
+    assert 600 <= ages[0] <= ages[1] <= ages[2] < 660, ages
     assert delivered(bus) == Counter()
 
     # When the permission is fixed, the next run, with no operator step, publishes all
@@ -121,7 +134,8 @@ def test_a_whole_call_refused_for_several_runs_parks_nothing_and_everything_goes
     # Then every event reached the bus exactly once, and nothing is left or parked
     assert delivered(bus) == Counter(dict.fromkeys(order_ids, 1))
     assert scalar(db, "SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == 0
-    assert [m["OutboxPublishRefused"] for m in emf(capsys) if "OutboxPublishRefused" in m] == [[0.0]]
+    [run] = [m for m in emf(capsys) if "OutboxPublishRefused" in m]
+    assert run["OutboxPublishRefused"] == [0.0] and run["OutboxOldestUnpublishedAge"] == [0.0]
     assert run_relay_function() == {"published": 0, "failed": 0, "parked": 0}
     assert delivered(bus) == Counter()
 

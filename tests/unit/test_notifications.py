@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -341,6 +341,43 @@ def test_a_failure_does_not_release_a_claim_it_no_longer_holds(uow, store):
     # Then the other invocation's claim, and the processed mark, stay
     assert store.emails[(event.order_id, EmailKind.CONFIRMATION)].token == other
     assert (CONSUMER, event.metadata.event_id) in store.processed
+
+
+def test_mark_sent_finding_its_claim_retaken_keeps_the_other_claim_and_says_so(uow, store, caplog):
+    # Given SES accepted our email, but our claim was re-taken meanwhile (we outlived it)
+    event = order_created()
+    other = uuid.uuid4()
+
+    class RetakenWhileSending(FakeSender):
+        def send(self, email: ConfirmationEmail) -> str:
+            store.emails[(event.order_id, EmailKind.CONFIRMATION)] = Claim("CLAIMED", other, store.now + TTL)
+            return super().send(email)
+
+    result = send_order_confirmation(event, uow, RetakenWhileSending(), claim_ttl=TTL)
+
+    # Then the send is reported, the other invocation's claim is left as it is, and it is logged
+    assert result.message_id == "message-1"
+    claim = store.emails[(event.order_id, EmailKind.CONFIRMATION)]
+    assert (claim.status, claim.token) == ("CLAIMED", other)
+    assert any(r.levelname == "ERROR" and "re-taken" in r.getMessage() for r in caplog.records), (
+        caplog.records
+    )
+
+
+def test_the_mark_runs_through_its_own_runner_when_given(uow):
+    steps: list[tuple[str, str]] = []
+
+    def runner(name: str) -> Any:
+        def run(operation: Any) -> Any:
+            steps.append((name, operation.__name__))
+            return operation()
+
+        return run
+
+    send_order_confirmation(
+        order_created(), uow, FakeSender(), claim_ttl=TTL, transaction=runner("step"), mark=runner("mark")
+    )
+    assert steps == [("step", "claim"), ("mark", "mark_sent"), ("step", "pending")]
 
 
 def test_each_database_step_runs_through_the_given_transaction_runner(uow):
