@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from common import outbox
-from common.outbox import FAST_PATH_LEASE, add_event, publish_committed, relay
+from common.outbox.relay import publish_committed, relay
+from common.outbox.writer import FAST_PATH_LEASE, add_event, forget
 from common.publisher import EventBridgePublisher
 from common.uow import SqlUnitOfWork
 from tests.integration.test_outbox_failures import order_created_event, scalar
@@ -75,7 +75,7 @@ def test_a_leased_row_is_left_alone_by_relays_and_the_fast_path_sends_it_in_one_
 def test_a_writer_that_dies_after_its_commit_leaves_the_row_to_the_relay_once_the_lease_ends(engine, db, aws):
     # Given a committed, leased row whose writer died before publishing it (its memory gone)
     outbox_id, written = write_leased(engine)
-    outbox.forget([outbox_id])
+    forget([outbox_id])
     publisher = EventBridgePublisher(aws.events, aws.name)
 
     # While the lease lasts no relay publishes it

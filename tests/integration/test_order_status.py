@@ -25,7 +25,7 @@ from common.events import (
     ShippingAddress,
     ShortItem,
 )
-from common.outbox import relay
+from common.outbox.relay import relay
 from orderflow.lambda_runtime import LambdaContext
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.handlers import status

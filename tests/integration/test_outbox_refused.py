@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, update
 
 from common import bootstrap
-from common.outbox import add_event, outbox
+from common.outbox.tables import outbox
+from common.outbox.writer import add_event
 from common.settings import Settings
 from tests.integration.test_outbox_failures import order_created_event, run_relay_function, scalar
 from tests.support import network

@@ -9,7 +9,7 @@ from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
 
-from common.outbox import processed_events
+from common.inbox import processed_events
 from common.uow import SqlProcessedEvents, SqlUnitOfWork
 from notifications.adapters.tables import emails, pending_emails, recipients
 from notifications.domain.model import ClaimOutcome, EmailKind, EmailStatus

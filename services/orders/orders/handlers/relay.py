@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common import snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
-from common.outbox import health, prune, relay
+from common.outbox.admin import health, prune
+from common.outbox.relay import relay
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
