@@ -11,8 +11,8 @@ utility (``BatchProcessor`` + ``process_partial_response``) and, per record:
 2. calls the service's ``handle(delivery)``, which runs its use case through
    ``delivery.run`` (a unit of work, retried on a lost connection) and says what
    happened (an ``Outcome``);
-3. publishes the outbox rows the use case committed (``publish_committed``), logs
-   and counts the outcome's metric.
+3. logs and counts the outcome's metric; once the batch is done, publishes the outbox
+   rows its records committed (``publish_committed``: one PutEvents call per ten).
 
 A record that fails is reported in ``batchItemFailures``; the others are deleted by
 the event source mapping and took effect once. What a failure is decides what
@@ -235,10 +235,11 @@ class Consumer:
     def process(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         deps = bootstrap.container()
         failed: list[tuple[SQSRecord, int]] = []
+        committed: list[int] = []
 
         def record_handler(record: SQSRecord) -> None:
             try:
-                self.process_record(record, deps, context)
+                committed.extend(self.process_record(record, deps, context, publish=False).outbox_ids)
             except Exception as exc:
                 if failures.is_transient(exc):
                     failed.append((record, _receive_count(record)))
@@ -247,12 +248,19 @@ class Consumer:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=self._processor, context=context
         )
+        # Every record's follow-up events, committed, go out together: one PutEvents call
+        # per ten, not one per record (the relay publishes whatever this does not).
+        deps.publish_committed(committed, context)
         if failed:
             _back_off(deps, failed, context)
         return dict(response)
 
-    def process_record(self, record: SQSRecord, deps: bootstrap.Container, context: Any) -> Outcome:
-        """Handle one record; raises what failed it (``InvalidEvent`` when permanent)."""
+    def process_record(
+        self, record: SQSRecord, deps: bootstrap.Container, context: Any, *, publish: bool = True
+    ) -> Outcome:
+        """Handle one record; raises what failed it (``InvalidEvent`` when permanent).
+        ``publish``: publish its committed outbox rows at once (``process`` publishes
+        the whole batch's together instead)."""
         receive_count = _receive_count(record)
         logger.remove_keys(list(_LOG_KEYS))
         logger.set_correlation_id(None)
@@ -279,7 +287,8 @@ class Consumer:
                 exc_info=not failures.is_transient(exc),
             )
             raise
-        deps.publish_committed(outcome.outbox_ids, context)
+        if publish:
+            deps.publish_committed(outcome.outbox_ids, context)
         if outcome.metric:
             metrics.add_metric(name=outcome.metric, unit="Count", value=outcome.count)
         logger.info(outcome.message, extra=outcome.log)
