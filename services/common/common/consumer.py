@@ -248,6 +248,8 @@ class Consumer:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=self._processor, context=context
         )
+        logger.remove_keys(list(_LOG_KEYS))
+        logger.set_correlation_id(None)
         # Every record's follow-up events, committed, go out together: one PutEvents call
         # per ten, not one per record (the relay publishes whatever this does not).
         deps.publish_committed(committed, context)
@@ -281,10 +283,9 @@ class Consumer:
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except Exception as exc:
+            # Transient (common.failures): received again after a backoff.
             logger.warning(
-                "event not handled; it will be received again",
-                extra={"error": failures.error_code(exc), "transient": failures.is_transient(exc)},
-                exc_info=not failures.is_transient(exc),
+                "event not handled; it will be received again", extra={"error": failures.error_code(exc)}
             )
             raise
         if publish:
