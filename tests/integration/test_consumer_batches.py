@@ -10,7 +10,6 @@ Real PostgreSQL, real Powertools batch processing, moto's SQS and SES.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +26,7 @@ from orderflow.lambda_runtime import LambdaContext
 from tests.integration.test_inventory import TABLES, levels, order_created, put_stock
 from tests.integration.test_notifications import Ses
 from tests.integration.test_notifications import order_created as confirmation_event
+from tests.support import network
 from tests.support.events import eventbridge_event, failed_ids, sqs_event, sqs_record
 
 pytestmark = [pytest.mark.db]
@@ -232,75 +232,46 @@ def test_ses_throttling_for_a_while_delays_the_emails_which_all_arrive_once_it_r
     rows.dispose()
 
 
-def test_a_database_blink_after_ses_accepted_an_email_sends_it_once(notifications_queue, db, caplog):
-    sqs, ses, _, mapping = notifications_queue
+def test_a_database_blink_after_ses_accepted_an_email_sends_it_once(notifications_queue, settings, aws, db):
+    sqs, ses, recording, mapping = notifications_queue
     event = confirmation_event()
     sqs.send_message(QueueUrl=mapping.url, MessageBody=json.dumps(eventbridge_event(event)))
 
-    # Given the database becomes unreachable for 1.5 s the moment SES accepts the email
-    # (every session of the database killed as soon as it appears: connections refused)
-    real = ses.send_email
-    killer = BackendKiller(db)
+    with network.database_link(db) as link:
+        # Given the function reaches the database through a link that is cut for 1.5 s
+        # the moment SES accepts the email (longer than a plain transaction's 3 attempts)
+        bootstrap.override(
+            settings=settings.model_copy(update={"database_url": link.url(db)}),
+            events_client=aws.events,
+            ses_client=ses,
+            sqs_client=recording,
+        )
+        real = ses.send_email
 
-    def send_email(**request: Any) -> Any:
-        answer = real(**request)
-        killer.start(seconds=1.5)
-        return answer
+        def send_email(**request: Any) -> Any:
+            answer = real(**request)
+            link.cut_for(1.5)
+            return answer
 
-    ses.send_email = send_email  # type: ignore[method-assign]
+        ses.send_email = send_email  # type: ignore[method-assign]
 
-    # When the mapping delivers it
-    assert mapping.poll() == 1
+        # When the mapping delivers it
+        started = time.monotonic()
+        assert mapping.poll() == 1
 
-    # Then the record succeeded: the mark was retried past the blink, one email went out
-    killer.join()
-    assert killer.killed >= 1
-    # retried past the three attempts a plain transaction gets
-    retries = [r for r in caplog.records if r.getMessage() == "database connection lost; retrying"]
-    assert max(getattr(r, "attempt", 0) for r in retries) >= 4, [getattr(r, "attempt", 0) for r in retries]
-    assert mapping.failed == []
-    assert len(ses.sent()) == 1
-    engine = create_engine(db)
-    with engine.connect() as conn:
-        [(status, message_id)] = conn.execute(
-            text("SELECT status, message_id FROM notifications.emails")
-        ).all()
-    engine.dispose()
-    assert status == "SENT" and message_id == ses.sent()[0].id
-    # And a redelivery sends nothing
-    sqs.send_message(QueueUrl=mapping.url, MessageBody=json.dumps(eventbridge_event(event)))
-    assert mapping.poll() == 1 and len(ses.sent()) == 1
-
-
-class BackendKiller:
-    """Terminates every other session of the database, again and again, for a while."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.killed = 0
-        self._thread: threading.Thread | None = None
-        self._swept = threading.Event()
-
-    def start(self, seconds: float) -> None:
-        self._thread = threading.Thread(target=self._run, args=(seconds,), daemon=True)
-        self._thread.start()
-        assert self._swept.wait(10)  # the first sweep has run before SES's answer is returned
-
-    def _run(self, seconds: float) -> None:
-        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        end = time.monotonic() + seconds
+        # Then the record succeeded: the mark was retried past the blink, one email went out
+        assert time.monotonic() - started >= 1.5
+        assert link.cut_connections >= 2  # the open connection, then at least one refused
+        assert mapping.failed == []
+        assert len(ses.sent()) == 1
+        engine = create_engine(db)
         with engine.connect() as conn:
-            while time.monotonic() < end:
-                self.killed += conn.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).scalar_one()
-                self._swept.set()
-                time.sleep(0.005)
+            [(status, message_id)] = conn.execute(
+                text("SELECT status, message_id FROM notifications.emails")
+            ).all()
         engine.dispose()
-
-    def join(self) -> None:
-        assert self._thread is not None
-        self._thread.join(10)
+        assert status == "SENT" and message_id == ses.sent()[0].id
+        # And a redelivery sends nothing
+        sqs.send_message(QueueUrl=mapping.url, MessageBody=json.dumps(eventbridge_event(event)))
+        assert mapping.poll() == 1 and len(ses.sent()) == 1
+        bootstrap.container().engine.dispose()

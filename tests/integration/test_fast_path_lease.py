@@ -20,6 +20,7 @@ from common.outbox.writer import FAST_PATH_LEASE, add_event, forget
 from common.publisher import EventBridgePublisher
 from common.uow import SqlUnitOfWork
 from tests.integration.test_outbox_failures import order_created_event, scalar
+from tests.support import network
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -145,23 +146,21 @@ def test_a_fast_path_whose_mark_fails_never_raises_and_the_relay_publishes_the_r
     """PutEvents succeeded, then the database refused every attempt of the mark: the
     caller's work stands (nothing raised), the row keeps its lease, and once the lease
     has ended the relay publishes it again (at least once; consumers are idempotent)."""
-    from tests.integration.test_consumer_batches import BackendKiller
+    with network.database_link(db) as link:
+        writer_engine = create_engine(link.url(db), pool_size=1, max_overflow=0)
+        outbox_id, written = write_leased(writer_engine)
 
-    outbox_id, written = write_leased(engine)
-    killer = BackendKiller(db)
+        class CutAfterPut:
+            def put_events(self, Entries: list[dict[str, Any]]) -> Any:
+                answer = aws.events.put_events(Entries=Entries)
+                link.cut_for(5.0)  # longer than the mark's three attempts take
+                return answer
 
-    class KilledAfterPut:
-        def put_events(self, Entries: list[dict[str, Any]]) -> Any:
-            answer = aws.events.put_events(Entries=Entries)
-            killer.start(seconds=1.5)  # longer than the mark's three attempts take
-            return answer
-
-    publisher = EventBridgePublisher(KilledAfterPut(), aws.name)
-
-    # When the writer publishes after its commit and its mark meets the outage
-    assert publish_committed(engine, publisher, [outbox_id], budget_s=1.8) is None
-    killer.join()
-    assert killer.killed >= 1
+        # When the writer publishes after its commit and its mark meets the outage
+        publisher = EventBridgePublisher(CutAfterPut(), aws.name)
+        assert publish_committed(writer_engine, publisher, [outbox_id], budget_s=1.8) is None
+        assert link.cut_connections >= 2
+        writer_engine.dispose()
 
     # Then the event went out, the row is still unpublished and leased (no relay takes it)
     assert delivered(aws) == Counter({str(written.metadata.event_id): 1})
