@@ -71,12 +71,10 @@ def handle(delivery: Delivery[Any]) -> Outcome:
         return Outcome(None, log=log, message="event already handled")
     if update.conflict:
         # Another service broke its contract; the order keeps its status.
-        return Outcome(
-            "OrderStatusConflict",
-            update.outbox_ids,
-            log | {"conflict": update.conflict},
-            message="event contradicts the order's status; ignored",
+        logger.warning(
+            "event contradicts the order's status; ignored", extra=log | {"conflict": update.conflict}
         )
+        return Outcome("OrderStatusConflict", update.outbox_ids, log, message="status conflict")
     return Outcome(
         "OrderStatusChanged" if changes else None,
         update.outbox_ids,
