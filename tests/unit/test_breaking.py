@@ -315,7 +315,8 @@ def test_an_unknown_ref_is_one_line_and_exit_2(repo: Path) -> None:
 
 
 def _order_created(detail_extra: dict[str, Any], metadata_extra: dict[str, Any]) -> dict[str, Any]:
-    sample = json.loads((ROOT / "events" / "InventoryFunction" / "order-created.json").read_text())
+    batch = json.loads((ROOT / "events" / "InventoryFunction" / "order-created.json").read_text())
+    sample = json.loads(batch["Records"][0]["body"])  # the EventBridge event a record carries
     sample["detail"] = {**sample["detail"], **detail_extra}
     sample["detail"]["metadata"] = {**sample["detail"]["metadata"], **metadata_extra}
     return sample
