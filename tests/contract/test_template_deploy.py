@@ -79,6 +79,13 @@ def test_every_suppressed_lint_check_carries_its_reason():
 # ------------------------------------------------------------------ sample events
 
 
+def _eventbridge(sample: Path) -> list[dict[str, Any]]:
+    """The events of a sample: a consumer's is an SQS batch whose bodies are the
+    EventBridge events; any other sample is its one event."""
+    loaded = json.loads(sample.read_text())
+    return [json.loads(r["body"]) for r in loaded["Records"]] if "Records" in loaded else [loaded]
+
+
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
 def test_every_function_has_sample_events(function_id):
     assert _samples(function_id), f"no events/{function_id}/*.json"
@@ -90,11 +97,12 @@ def test_each_rule_matches_its_consumers_samples_and_no_other_events(function_id
     detail-types the contract gives it (two consumers may take the same event)."""
     [pattern] = CONSUMERS[function_id].rule_patterns()
     for sample in _samples(function_id):
-        assert _matches(pattern, json.loads(sample.read_text())), f"{function_id} misses {sample.name}"
+        for event in _eventbridge(sample):
+            assert _matches(pattern, event), f"{function_id} misses {sample.name}"
     for sample in EVENTS.glob("*/*.json"):
-        event = json.loads(sample.read_text())
-        expected = event.get("detail-type") in CONSUMES[function_id]
-        assert _matches(pattern, event) == expected, f"{function_id} and {sample.relative_to(EVENTS)}"
+        for event in _eventbridge(sample):
+            expected = event.get("detail-type") in CONSUMES[function_id]
+            assert _matches(pattern, event) == expected, f"{function_id} and {sample.relative_to(EVENTS)}"
 
 
 def test_the_consumers_are_the_contracts():
@@ -104,9 +112,9 @@ def test_the_consumers_are_the_contracts():
 def test_no_rule_takes_a_sample_of_a_function_that_is_not_a_consumer():
     for fid in set(FUNCTIONS) - set(CONSUMERS):
         for sample in _samples(fid):
-            event = json.loads(sample.read_text())
-            for consumer, fn in CONSUMERS.items():
-                assert not _matches(fn.rule_patterns()[0], event), f"{consumer} takes {fid}/{sample.name}"
+            for event in _eventbridge(sample):
+                for consumer, fn in CONSUMERS.items():
+                    assert not _matches(fn.rule_patterns()[0], event), f"{consumer} takes {fid}/{sample.name}"
 
 
 def test_env_json_points_every_function_at_local_postgres_and_an_emulator():
@@ -163,13 +171,17 @@ def test_registered_schemas_accept_the_sample_events():
 
     from orderflow.schemas import registry_schema
 
+    validated = set()
     for sample in EVENTS.glob("*/*.json"):
-        event = json.loads(sample.read_text())
-        schema_file = EVENTS / "schemas" / f"{event.get('detail-type')}.json"
-        if not schema_file.exists():
-            continue
-        schema = registry_schema(json.loads(schema_file.read_text()))
-        jsonschema.Draft4Validator(schema).validate(event)
+        for event in _eventbridge(sample):
+            schema_file = EVENTS / "schemas" / f"{event.get('detail-type')}.json"
+            if not schema_file.exists():
+                continue
+            schema = registry_schema(json.loads(schema_file.read_text()))
+            jsonschema.Draft4Validator(schema).validate(event)
+            validated.add(event["detail-type"])
+    # Every event a consumer takes has a sample, and each of those was validated.
+    assert validated >= {t for types in CONSUMES.values() for t in types}
 
 
 # ------------------------------------------------------------------ provisioned concurrency

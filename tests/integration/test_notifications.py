@@ -15,7 +15,7 @@ from common.events import EventMetadata, OrderCreated, OrderCreatedItem, Shippin
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
 from notifications.domain.model import ClaimOutcome, EmailInFlight
-from notifications.handlers.confirm import handler
+from notifications.handlers.send_email import handler
 from notifications.usecases import send_order_confirmation
 from orderflow.lambda_runtime import LambdaContext
 from tests.support.events import eventbridge_event

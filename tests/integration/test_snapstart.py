@@ -57,7 +57,7 @@ def _backend_alive(engine: Any, pid: int) -> bool:
 def test_every_handler_module_registers_the_hooks_once():
     from common import snapstart
 
-    for module in ("orders.handlers.api", "inventory.handlers.reserve", "notifications.handlers.confirm"):
+    for module in ("orders.handlers.api", "inventory.handlers.reserve", "notifications.handlers.send_email"):
         __import__(module)
     befores = [f for f, _, _ in snapshot_restore_py.get_before_snapshot()]
     afters = [f for f, _, _ in snapshot_restore_py.get_after_restore()]

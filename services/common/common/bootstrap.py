@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # retries). PutEvents and SendEmail are not idempotent: a retried timeout can
 # publish or send twice. The outbox relay (and Lambda's retries) retry instead,
 # and the timeouts multiply with nothing, so one call lasts at most their sum.
-CLIENT_TIMEOUTS = {"events": (0.5, 1.0), "sesv2": (1.0, 3.0)}
+CLIENT_TIMEOUTS = {"events": (0.5, 1.0), "sesv2": (1.0, 3.0), "sqs": (0.5, 1.0)}
 DEFAULT_TIMEOUTS = (2.0, 5.0)
 # What publishing right after a commit may spend at most, and what it leaves of
 # the invocation's remaining time.
@@ -80,6 +80,11 @@ class Container:
     @cached_property
     def ses_client(self) -> Any:
         return _client("sesv2", self.settings)
+
+    @cached_property
+    def sqs_client(self) -> Any:
+        """Only for a consumer's failed records (``ChangeMessageVisibilityBatch``)."""
+        return _client("sqs", self.settings)
 
     @cached_property
     def publisher(self) -> EventBridgePublisher:

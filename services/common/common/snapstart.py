@@ -37,7 +37,7 @@ from common.events import CamelModel
 from common.observability import logger
 
 # The container's parts built from AWS credentials: rebuilt on first use after a restore.
-AWS_PARTS = ("events_client", "ses_client", "publisher")
+AWS_PARTS = ("events_client", "ses_client", "sqs_client", "publisher")
 # Stand-in credentials for the clients built only to load their service's data: the
 # real ones must not be resolved before the snapshot.
 _NO_CREDENTIALS = {"aws_access_key_id": "snapshot", "aws_secret_access_key": "snapshot"}

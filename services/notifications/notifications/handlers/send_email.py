@@ -1,11 +1,11 @@
-"""NotificationsFunction: the order's emails (EventBridge): the confirmation on
-``OrderCreated``, the rejection (what was short) on ``InventoryReservationFailed``, the
-dispatch notice (carrier, tracking number) on ``ShipmentDispatched``, the cancellation
-notice on ``OrderCancelled``.
+"""NotificationsFunction: the order's emails (its SQS queue, which the EventBridge
+rule feeds): the confirmation on ``OrderCreated``, the rejection (what was short) on
+``InventoryReservationFailed``, the dispatch notice (carrier, tracking number) on
+``ShipmentDispatched``, the cancellation notice on ``OrderCancelled``.
 
-An adapter only: parse the event, call one use case. A malformed event raises
-``InvalidEvent``; a failed send, or an email another invocation is still sending,
-raises too, so Lambda's retries (and in the end the DLQ) take the event.
+An adapter only: ``handle`` calls one use case per event; ``common.consumer`` does
+the rest. A failed send, or an email another invocation is still sending, fails the
+record: it is received again after a backoff that grows with each receive.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import snapstart
-from common.bootstrap import container
-from common.consumer import parse_event
-from common.db import retry_on_disconnect
+from common.consumer import Consumer, Delivery, Outcome
 from common.events import InventoryReservationFailed, OrderCancelled, OrderCreated, ShipmentDispatched
 from common.observability import logger, metrics, tracer
 from notifications.adapters.repository import NotificationsUnitOfWork
@@ -35,7 +33,7 @@ from notifications.usecases import (
 )
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
-snapstart.register(services=("sesv2",))
+snapstart.register(services=("sesv2", "sqs"))
 
 # Each event this function takes: the use case that sends its email, and its metric.
 SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
@@ -44,6 +42,7 @@ SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
     ShipmentDispatched: (send_dispatch_notice, "DispatchEmailSent"),
     OrderCancelled: (send_cancellation_notice, "CancellationEmailSent"),
 }
+ACCEPTS = tuple(SENDS)
 
 # A claim outlives its invocation by this much before another may re-take it.
 CLAIM_MARGIN = timedelta(seconds=30)
@@ -57,23 +56,20 @@ def claim_ttl(context: Any) -> timedelta:
     return timedelta(milliseconds=remaining()) + CLAIM_MARGIN
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = parse_event(event, tuple(SENDS)).detail
-    deps = container()
+def handle(delivery: Delivery[Any]) -> Outcome:
+    """Send the email one delivered event calls for (at most once per order and kind)."""
+    deps = delivery.deps
     deps.settings.require("sender_email")
     assert deps.settings.sender_email is not None
-    engine = deps.engine
+    detail = delivery.detail
     send, metric = SENDS[type(detail)]
     try:
         result = send(
             detail,
-            NotificationsUnitOfWork(engine),
+            NotificationsUnitOfWork(deps.engine),
             SesEmailSender(deps.ses_client, deps.settings.sender_email),
-            claim_ttl=claim_ttl(context),
-            transaction=lambda operation: retry_on_disconnect(operation, engine=engine),
+            claim_ttl=claim_ttl(delivery.context),
+            transaction=delivery.transaction,
         )
     except (EmailInFlight, RecipientUnknown) as exc:
         logger.warning(
@@ -81,6 +77,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             extra={"order_id": str(exc.order_id), "reason": type(exc).__name__},
         )
         raise
-    if result.sent:
-        metrics.add_metric(name=metric, unit="Count", value=1)
-    return {"orderId": str(result.order_id), "outcome": result.outcome.value, "messageId": result.message_id}
+    return Outcome(
+        metric if result.sent else None,
+        log={
+            "order_id": str(result.order_id),
+            "outcome": result.outcome.value,
+            "message_id": result.message_id,
+        },
+    )
+
+
+consumer = Consumer(ACCEPTS, handle)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer.process(event, context)
