@@ -48,6 +48,7 @@ ACCOUNT = "000000000000"
 RELAY_FUNCTION = "OutboxRelayFunction"
 MAX_DELETE_BATCH = 10  # SQS's DeleteMessageBatch limit
 LONG_POLL_S = 1  # short enough for the pollers to see a stop within a second
+DELETE_LINGER_S = 0.5
 
 
 class StartupError(Exception):
@@ -320,17 +321,38 @@ class Suite:
     def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
         """Hand one consumer's queue to its function, as Lambda's event source mapping
         does, until the suite stops: one batch at a time (the function has one
-        container here, so one invocation at a time)."""
-        while not self.stop_event.is_set():
-            try:
-                messages = self._receive_batch(consumer, sqs)
-            except Exception as exc:  # the emulator stopping, most likely
-                if not self.stop_event.is_set():
-                    self.log.system(f"{consumer.function_id}: receive failed: {exc}")
-                    time.sleep(1)
-                continue
-            if messages and not self.stop_event.is_set():
-                self._deliver(consumer, sqs, messages)
+        container here, so one invocation at a time).
+
+        Handled messages are deleted ten at a time, or once the oldest has waited
+        ``DELETE_LINGER_S``, or when a receive finds the queue empty: at a trickle each
+        batch holds one event, and a delete per batch was a third of the pollers'
+        requests to the emulator. A message not yet deleted stays in flight (the
+        queue's visibility timeout) and comes back only if the suite dies meanwhile;
+        consumers are idempotent.
+        """
+        handled: list[dict[str, Any]] = []
+        oldest = 0.0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    messages = self._receive_batch(consumer, sqs)
+                except Exception as exc:  # the emulator stopping, most likely
+                    if not self.stop_event.is_set():
+                        self.log.system(f"{consumer.function_id}: receive failed: {exc}")
+                        time.sleep(1)
+                    continue
+                if messages and not self.stop_event.is_set():
+                    oldest = oldest if handled else time.monotonic()
+                    handled += self._deliver(consumer, sqs, messages)
+                while len(handled) >= MAX_DELETE_BATCH:
+                    self._delete(consumer, sqs, handled[:MAX_DELETE_BATCH])
+                    handled = handled[MAX_DELETE_BATCH:]
+                if handled and (not messages or time.monotonic() - oldest >= DELETE_LINGER_S):
+                    self._delete(consumer, sqs, handled)
+                    handled = []
+        finally:
+            for start in range(0, len(handled), MAX_DELETE_BATCH):
+                self._delete(consumer, sqs, handled[start : start + MAX_DELETE_BATCH])
 
     def _receive_batch(self, consumer: emulator.ConsumerQueue, sqs: Any) -> list[dict[str, Any]]:
         """Up to the batch size of messages: what one long poll finds, and, with a
@@ -359,8 +381,11 @@ class Suite:
                 window_ends = time.monotonic() + consumer.batching_window_s
         return messages
 
-    def _deliver(self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]) -> None:
-        """Invoke the function with one batch, delete what it handled, log what failed."""
+    def _deliver(
+        self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Invoke the function with one batch and log what failed; returns the messages it
+        handled (to be deleted)."""
         records = [sqs_record(consumer, m) for m in messages]
         ids = [r["messageId"] for r in records]
         try:
@@ -371,11 +396,9 @@ class Suite:
             failed, why = failed_records(result, ids)
         if failed:
             self._log_failures(consumer, [r for r in records if r["messageId"] in failed], why)
-        done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), MAX_DELETE_BATCH):
-            self._delete(consumer, sqs, done[start : start + MAX_DELETE_BATCH])
         if failed and self.options.retry_delay_s is not None:
             self._retry_after(consumer, sqs, [m for m in messages if m["MessageId"] in failed])
+        return [m for m in messages if m["MessageId"] not in failed]
 
     def _log_failures(
         self, consumer: emulator.ConsumerQueue, records: list[dict[str, Any]], why: str

@@ -83,3 +83,19 @@ def test_retention_defaults_outlive_the_archive_and_eventbridges_retry_window():
     defaults = Settings()
     assert defaults.processed_events_retention_days > archive_days + 1
     assert defaults.outbox_retention_days > archive_days + 1
+
+
+def test_the_retry_horizon_rides_out_hours_of_outage_within_the_queues_retention():
+    """The consumers' backoff (common.consumer) over the template's maxReceiveCount: the
+    time a transient failure is retried before the DLQ (docs/capacity.md)."""
+    from common.consumer import retry_delay_s
+
+    doc = load()
+    receives = doc["Parameters"]["ConsumerMaxReceiveCount"]["Default"]
+    shortest = sum(retry_delay_s(n, rng=lambda: 0.0) for n in range(1, receives + 1))
+    longest = sum(retry_delay_s(n, rng=lambda: 1.0) for n in range(1, receives + 1))
+    assert 5 * 3600 <= shortest <= longest <= 10.1 * 3600, (shortest, longest)
+    for logical_id in CONSUMERS:
+        prefix = logical_id.removesuffix("Function")
+        retention = resources()[f"{prefix}Queue"]["Properties"]["MessageRetentionPeriod"]
+        assert retention > 2 * longest

@@ -153,3 +153,22 @@ def test_the_poller_deletes_what_was_handled_and_moto_dead_letters_a_poisoned_ev
     assert sorted(handled) == sorted(orders[1:])  # each once
     left = sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=["All"])["Attributes"]
     assert left["ApproximateNumberOfMessages"] == left["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+@pytest.mark.parametrize("stock", ["0", "1"])
+def test_the_one_change_to_moto_applies_only_to_the_version_it_was_measured_with(stock: str) -> None:
+    """``memoize_jsonpath_parse``: on moto 5.2.5 only, and never with ORDERFLOW_STOCK_MOTO=1
+    (in a child interpreter: it changes a module of that process)."""
+    import os
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    probe = (
+        "import jsonpath_ng.ext as ext; from orderflow.emulator import memoize_jsonpath_parse as memo; "
+        "print(memo(), hasattr(ext.parse, 'cache_info'), ext.parse('$.id').find({'id': 7})[0].value)"
+    )
+    env = {**os.environ, "ORDERFLOW_STOCK_MOTO": stock}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    applied = stock == "0" and version("moto") == emulator.MEMOIZED_JSONPATH_MOTO
+    assert out.stdout.split() == [str(applied), str(applied), "7"]

@@ -121,16 +121,17 @@ def test_each_receive_is_one_invocation_with_lambda_s_sqs_records() -> None:
         "detail": {},
         "account": ACCOUNT,
     }
-    assert sqs.deleted == [["h1", "h2", "h3"], ["h4"]]
+    assert sqs.deleted == [["h1", "h2", "h3", "h4"]]  # when a receive found the queue empty
 
 
-def test_a_receive_asks_for_the_batch_size_and_a_full_batch_is_deleted_in_one_request() -> None:
+def test_a_receive_asks_for_the_batch_size_and_deletes_go_ten_at_a_time() -> None:
     suite, invoked, _ = _suite()
     sqs = FakeSqs(suite, [10, 2])
     suite.poll(consumer(batch_size=4), sqs)
     assert set(sqs.asked) == {4}
     assert [len(e["Records"]) for e in invoked] == [4, 4, 2, 2]
-    assert [len(d) for d in sqs.deleted] == [4, 4, 2, 2]
+    assert [len(d) for d in sqs.deleted] == [10, 2]
+    assert [h for d in sqs.deleted for h in d] == [f"h{i}" for i in range(1, 13)]
 
 
 def test_with_a_batching_window_receives_fill_the_batch() -> None:
