@@ -174,31 +174,105 @@ class Emulator:
         return consumers
 
 
-# The one change to stock moto the emulator keeps, only on the moto it was measured
-# with; any other version runs as it is. ``ORDERFLOW_STOCK_MOTO=1`` turns it off (to
-# measure what it buys: bench/README.md, "Stock moto").
-MEMOIZED_JSONPATH_MOTO = "5.2.5"
+# The changes to stock moto the emulator keeps, each only on the moto it was measured
+# with (any other version runs as it is), each listed with what it buys in
+# bench/README.md ("Stock moto"). ``ORDERFLOW_STOCK_MOTO=1`` turns them all off, or
+# ``=name,name`` those named, to measure them.
+PINNED_MOTO = "5.2.5"
 
 
-def memoize_jsonpath_parse() -> bool:
-    """Parse each JSONPath expression once instead of once per event delivered.
-
-    moto 5.2.5 renders every event a rule delivers through its input template, which
-    calls ``jsonpath_ng.ext.parse`` on eight constant expressions per target, and that
-    builds a yacc parser on every call: more than half of the emulator's CPU under
-    load, for the same eight answers. A parsed expression is immutable, so the
-    memoized one is the same answer. True when applied.
-    """
-    import functools
+def apply_pinned_moto_changes() -> list[str]:
+    """Apply the changes below on moto ``PINNED_MOTO``; returns the names applied."""
     from importlib.metadata import version
 
-    if os.environ.get("ORDERFLOW_STOCK_MOTO") == "1" or version("moto") != MEMOIZED_JSONPATH_MOTO:
-        return False
+    off = os.environ.get("ORDERFLOW_STOCK_MOTO", "")
+    if off == "1" or version("moto") != PINNED_MOTO:
+        return []
+    changes = {
+        "memoize_jsonpath_parse": memoize_jsonpath_parse,
+        "retention_without_counting": retention_without_counting,
+        "send_without_counting": send_without_counting,
+    }
+    skipped = set(off.split(","))
+    applied = [name for name, change in changes.items() if name not in skipped]
+    for name in applied:
+        changes[name]()
+    return applied
+
+
+def memoize_jsonpath_parse() -> None:
+    """Parse each JSONPath expression once instead of once per event delivered.
+
+    moto renders every event a rule delivers (the bus archive's rule included) through
+    its input template, which calls ``jsonpath_ng.ext.parse`` on eight constant
+    expressions per target, and that builds a yacc parser on every call: more than
+    half of the emulator's CPU under load, for the same eight answers. A parsed
+    expression is immutable, so the memoized one is the same answer.
+    """
+    import functools
+
     from jsonpath_ng import ext
 
     if not hasattr(ext.parse, "cache_info"):
         ext.parse = functools.lru_cache(maxsize=64)(ext.parse)
-    return True
+
+
+def retention_without_counting() -> None:
+    """Check a received message's retention period without counting the queue.
+
+    moto checks each message it hands out against its queue's retention period through
+    ``get_queue_attributes``, which builds every attribute of the queue three times,
+    message counts included: O(queue length) per message received, so a consumer
+    falling behind makes every receive slower. The period is one field of the queue.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs import models
+
+    def retention_kept(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time())
+
+    models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
+
+
+def send_without_counting() -> None:
+    """Read ``ContentBasedDeduplication`` on a send without counting the queue.
+
+    Every message sent (each event a rule delivers) reads that one attribute through
+    ``Queue.attributes``, which builds them all, message counts included: O(queue
+    length) per event delivered. While a send runs, the property builds that one
+    attribute only (a standard queue has none, as moto's full build would say).
+    """
+    import functools
+
+    from moto.sqs import models
+
+    if hasattr(models.Queue, "orderflow_full_attributes"):
+        return
+    sending = threading.local()
+    full_attributes: Any = models.Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if not getattr(sending, "active", False):
+            return full_attributes.fget(self)  # type: ignore[no-any-return]
+        if not self.fifo_queue:
+            return {}
+        value = self.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+    send_message = models.SQSBackend.send_message
+
+    @functools.wraps(send_message)
+    def send_reading_one_attribute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return send_message(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    models.Queue.orderflow_full_attributes = full_attributes  # type: ignore[attr-defined]
+    models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    models.SQSBackend.send_message = send_reading_one_attribute  # type: ignore[method-assign]
 
 
 def _listening(host: str, port: int) -> bool:
@@ -223,7 +297,7 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
 
     # moto's server logs every request through werkzeug: the functions log what matters.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    memoize_jsonpath_parse()
+    apply_pinned_moto_changes()
     done = threading.Event()
 
     def on_signal(signum: int, _: Any) -> None:

@@ -155,20 +155,24 @@ def test_the_poller_deletes_what_was_handled_and_moto_dead_letters_a_poisoned_ev
     assert left["ApproximateNumberOfMessages"] == left["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-@pytest.mark.parametrize("stock", ["0", "1"])
-def test_the_one_change_to_moto_applies_only_to_the_version_it_was_measured_with(stock: str) -> None:
-    """``memoize_jsonpath_parse``: on moto 5.2.5 only, and never with ORDERFLOW_STOCK_MOTO=1
-    (in a child interpreter: it changes a module of that process)."""
+@pytest.mark.parametrize("stock", ["", "1", "memoize_jsonpath_parse"])
+def test_the_changes_to_moto_apply_only_to_the_version_they_were_measured_with(stock: str) -> None:
+    """``apply_pinned_moto_changes``: on moto 5.2.5 only, none with ORDERFLOW_STOCK_MOTO=1,
+    all but those it names otherwise (in a child interpreter: they change its modules)."""
     import os
     import subprocess
     import sys
     from importlib.metadata import version
 
     probe = (
-        "import jsonpath_ng.ext as ext; from orderflow.emulator import memoize_jsonpath_parse as memo; "
-        "print(memo(), hasattr(ext.parse, 'cache_info'), ext.parse('$.id').find({'id': 7})[0].value)"
+        "import jsonpath_ng.ext as ext; from orderflow.emulator import apply_pinned_moto_changes as apply; "
+        "print(','.join(apply()) or '-', hasattr(ext.parse, 'cache_info'), "
+        "ext.parse('$.id').find({'id': 7})[0].value)"
     )
     env = {**os.environ, "ORDERFLOW_STOCK_MOTO": stock}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    applied = stock == "0" and version("moto") == emulator.MEMOIZED_JSONPATH_MOTO
-    assert out.stdout.split() == [str(applied), str(applied), "7"]
+    every = ["memoize_jsonpath_parse", "retention_without_counting", "send_without_counting"]
+    pinned = version("moto") == emulator.PINNED_MOTO
+    applied = [] if stock == "1" or not pinned else [c for c in every if c != stock]
+    memoized = "memoize_jsonpath_parse" in applied
+    assert out.stdout.split() == [",".join(applied) or "-", str(memoized), "7"]
