@@ -32,7 +32,7 @@ from orderflow.paths import SCHEMAS_DIR
 from shipping.adapters.repository import ShippingUnitOfWork
 from shipping.usecases import request_shipment
 from tests.support.api import HttpClient
-from tests.support.events import eventbridge_event
+from tests.support.events import eventbridge_event, handled
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -121,10 +121,10 @@ def test_an_order_is_dispatched_once_its_stock_settles_once_then_delivered(conta
 
     # When InventoryFunction receives ShipmentDispatched, twice, and under a new eventId
     event = eventbridge_event(ShipmentDispatched.model_validate(detail))
-    assert reserve.handle(event, container) is Handled.CONSUMED
-    assert reserve.handle(event, container) is Handled.DUPLICATE_EVENT
+    assert handled(reserve.consumer, event, container) == Handled.CONSUMED
+    assert handled(reserve.consumer, event, container) == Handled.DUPLICATE_EVENT
     twin = ShipmentDispatched.model_validate({**detail, "metadata": EventMetadata.new("corr-dispatch")})
-    assert reserve.handle(eventbridge_event(twin), container) is Handled.ALREADY_SETTLED
+    assert handled(reserve.consumer, eventbridge_event(twin), container) == Handled.ALREADY_SETTLED
 
     # Then onHand and reserved fell together, once
     assert stock(engine, "SKU-A") == (7, 0)

@@ -15,9 +15,10 @@ from common.events import EventMetadata, OrderCreated, OrderCreatedItem, Shippin
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
 from notifications.domain.model import ClaimOutcome, EmailInFlight
-from notifications.handlers.send_email import handler
+from notifications.handlers import send_email
 from notifications.usecases import send_order_confirmation
 from orderflow.lambda_runtime import LambdaContext
+from tests.support.events import deliver as deliver_record
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
@@ -87,7 +88,12 @@ def ses(settings: Any, aws: Any) -> Any:
 
 
 def deliver(event: dict[str, Any]) -> dict[str, Any]:
-    return handler(event, LambdaContext(function_name="NotificationsFunction"))
+    """What NotificationsFunction did with ``event``, delivered as a batch of one."""
+    from common import bootstrap
+
+    context = LambdaContext(function_name="NotificationsFunction")
+    log = deliver_record(send_email.consumer, event, bootstrap.container(), context).log
+    return {"orderId": log["order_id"], "outcome": log["outcome"], "messageId": log["message_id"]}
 
 
 def rows(db: str, sql: str) -> list[Any]:

@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from common import bootstrap
 from common.db import is_connection_error, retry_on_disconnect
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
-from common.outbox import add_event, relay
+from common.outbox.relay import relay
+from common.outbox.writer import add_event
 from common.publisher import EventBridgePublisher
 from orderflow.lambda_runtime import LambdaContext, http_api_event
 from tests.support.aws import FlakyEvents

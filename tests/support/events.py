@@ -93,3 +93,8 @@ def deliver(consumer: Any, event: dict[str, Any], deps: Any = None, context: Any
     from common import bootstrap
 
     return consumer.process_record(SQSRecord(sqs_record(event)), deps or bootstrap.container(), context)
+
+
+def handled(consumer: Any, event: dict[str, Any], deps: Any = None) -> str:
+    """What a consumer whose outcome logs ``handled`` (inventory, shipping) did with ``event``."""
+    return str(deliver(consumer, event, deps).log["handled"])

@@ -128,3 +128,82 @@ def swallowing_proxy(upstream_port: int) -> Iterator[str]:
         for conn in held:
             conn.close()
         server.close()
+
+
+class RefusingProxy:
+    """An http URL in front of ``upstream`` (an emulator's URL) that answers every call
+    with ``X-Amz-Target: <target>`` with the AWS error ``code`` while ``refuse`` is
+    set, and forwards everything else (and that target, once ``refuse`` is cleared)."""
+
+    def __init__(self, upstream: str, target: str, code: str, status: int = 400) -> None:
+        self.upstream = upstream
+        # Refuse only calls whose body holds this (a call carrying one forbidden entry).
+        self.only_if_body_has: bytes | None = None
+        self.target = target
+        self.code = code
+        self.status = status
+        self.refuse = True
+        self.refused = 0  # calls answered with the error
+        self.forwarded = 0
+        self.url = ""
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        body = handler.rfile.read(int(handler.headers.get("content-length", 0)))
+        chosen = self.only_if_body_has is None or self.only_if_body_has in body
+        if self.refuse and chosen and handler.headers.get("x-amz-target") == self.target:
+            self.refused += 1
+            error = json.dumps({"__type": self.code, "message": "injected by the test's proxy"}).encode()
+            handler.send_response(self.status)
+            handler.send_header("content-type", "application/x-amz-json-1.1")
+            handler.send_header("content-length", str(len(error)))
+            handler.end_headers()
+            handler.wfile.write(error)
+            return
+        self.forwarded += 1
+        parts = urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+            conn.request(handler.command, handler.path, body=body, headers=headers)
+            reply = conn.getresponse()
+            payload = reply.read()
+            handler.send_response(reply.status)
+            for key, value in reply.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    handler.send_header(key, value)
+            handler.send_header("content-length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        finally:
+            conn.close()
+
+
+@contextmanager
+def refusing_target(upstream: str, target: str, code: str, status: int = 400) -> Iterator[RefusingProxy]:
+    """A ``RefusingProxy`` serving on loopback for the block's duration."""
+    proxy = RefusingProxy(upstream, target, code, status)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            proxy.answer(self)
+
+        def do_GET(self) -> None:
+            proxy.answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from common import aws, outbox
+from common import aws
 from common.db import make_engine
 from common.observability import logger
+from common.outbox.relay import publish_committed
+from common.outbox.writer import forget
 from common.publisher import EventBridgePublisher
 from common.settings import Settings, get_settings
 
@@ -117,13 +119,13 @@ class Container:
             return
         if not self.settings.event_bus_name:
             logger.warning("EVENT_BUS_NAME is not set: the outbox relay will publish")
-            outbox.forget(outbox_ids)  # their leases end, then the relay takes them
+            forget(outbox_ids)  # their leases end, then the relay takes them
             return
         budget = FAST_PATH_BUDGET_S
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         if callable(remaining):
             budget = min(budget, remaining() / 1000 - FAST_PATH_MARGIN_S)
-        outbox.publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
+        publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
 
 
 _container: Container | None = None

@@ -11,8 +11,8 @@ utility (``BatchProcessor`` + ``process_partial_response``) and, per record:
 2. calls the service's ``handle(delivery)``, which runs its use case through
    ``delivery.run`` (a unit of work, retried on a lost connection) and says what
    happened (an ``Outcome``);
-3. publishes the outbox rows the use case committed (``publish_committed``), logs
-   and counts the outcome's metric.
+3. logs and counts the outcome's metric; once the batch is done, publishes the outbox
+   rows its records committed (``publish_committed``: one PutEvents call per ten).
 
 A record that fails is reported in ``batchItemFailures``; the others are deleted by
 the event source mapping and took effect once. What a failure is decides what
@@ -35,6 +35,7 @@ effect, so a record delivered again changes nothing.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ RETRY_BASE_S = 30
 RETRY_CAP_S = 3600
 # ChangeMessageVisibilityBatch starts only with this much of the invocation left.
 VISIBILITY_CALL_MARGIN_S = 0.5
+# What a step retried for as long as the invocation has time leaves for its last try.
+PERSIST_MARGIN_S = 2.0
 _LOG_KEYS = ("event_id", "detail_type", "eventbridge_id", "message_id", "receive_count")
 
 
@@ -105,6 +108,13 @@ class Delivery(Generic[E]):
         """Run ``operation`` (one whole transaction), again on a lost connection."""
         return retry_on_disconnect(operation, engine=self.deps.engine)
 
+    def transaction_while_time_left(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` (one whole transaction), again on a lost connection for as
+        long as the invocation has time (minus ``PERSIST_MARGIN_S`` for the last try)."""
+        return retry_on_disconnect(
+            operation, engine=self.deps.engine, time_left=lambda: self.time_left() - PERSIST_MARGIN_S
+        )
+
     def run(self, use_case: Callable[[U], T], unit_of_work: Callable[[Any], U]) -> T:
         """Run ``use_case`` in a fresh unit of work, retried on a lost connection."""
         engine = self.deps.engine
@@ -136,7 +146,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         else:
             envelope = EventBridgeModel.model_validate(event)
     except ValidationError as exc:
-        raw_id = event.get("id") if isinstance(event, dict) else None
+        raw_id = _raw_id(event)
         logger.error("malformed EventBridge event", extra={"event_id": raw_id, "errors": _errors(exc)})
         raise InvalidEvent(f"malformed EventBridge event {raw_id}") from exc
 
@@ -146,7 +156,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         logger.error(
             "unexpected event for this function",
             extra={
-                "eventbridge_id": envelope.id,
+                "event_id": envelope.id,
                 "source": envelope.source,
                 "detail_type": envelope.detail_type,
                 "accepts": sorted(by_type),
@@ -163,7 +173,7 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
         logger.error(
             "invalid event detail",
             extra={
-                "eventbridge_id": envelope.id,
+                "event_id": envelope.id,
                 "detail_type": envelope.detail_type,
                 "metadata_event_id": metadata.get("eventId") if isinstance(metadata, dict) else None,
                 "errors": _errors(exc),
@@ -177,6 +187,16 @@ def parse_event(event: Any, accepts: tuple[type[E], ...]) -> ReceivedEvent[E]:
     return ReceivedEvent(
         id=envelope.id, source=envelope.source, detail_type=envelope.detail_type, detail=detail
     )  # type: ignore[arg-type]
+
+
+def _raw_id(event: Any) -> Any:
+    """The ``id`` of an event that did not validate, if it has one (for the log)."""
+    if isinstance(event, str | bytes):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            return None
+    return event.get("id") if isinstance(event, dict) else None
 
 
 def retry_delay_s(receive_count: int, rng: Callable[[], float] = random.random) -> int:
@@ -215,10 +235,11 @@ class Consumer:
     def process(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         deps = bootstrap.container()
         failed: list[tuple[SQSRecord, int]] = []
+        committed: list[int] = []
 
         def record_handler(record: SQSRecord) -> None:
             try:
-                self.process_record(record, deps, context)
+                committed.extend(self.process_record(record, deps, context, publish=False).outbox_ids)
             except Exception as exc:
                 if failures.is_transient(exc):
                     failed.append((record, _receive_count(record)))
@@ -227,15 +248,26 @@ class Consumer:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=self._processor, context=context
         )
+        logger.remove_keys(list(_LOG_KEYS))
+        logger.set_correlation_id(None)
+        # Every record's follow-up events, committed, go out together: one PutEvents call
+        # per ten, not one per record (the relay publishes whatever this does not).
+        deps.publish_committed(committed, context)
         if failed:
             _back_off(deps, failed, context)
         return dict(response)
 
-    def process_record(self, record: SQSRecord, deps: bootstrap.Container, context: Any) -> Outcome:
-        """Handle one record; raises what failed it (``InvalidEvent`` when permanent)."""
+    def process_record(
+        self, record: SQSRecord, deps: bootstrap.Container, context: Any, *, publish: bool = True
+    ) -> Outcome:
+        """Handle one record; raises what failed it (``InvalidEvent`` when permanent).
+        ``publish``: publish its committed outbox rows at once (``process`` publishes
+        the whole batch's together instead)."""
         receive_count = _receive_count(record)
         logger.remove_keys(list(_LOG_KEYS))
+        logger.set_correlation_id(None)
         logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        received: ReceivedEvent[Any] | None = None
         try:
             received = parse_event(record.body, self.accepts)
             outcome = self.handle(Delivery(received, deps, context, receive_count))
@@ -244,17 +276,20 @@ class Consumer:
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except failures.PermanentFailure as exc:
-            logger.error("event refused for good; it will reach the DLQ", extra={"reason": str(exc)})
+            logger.error(
+                "event refused for good; it will reach the DLQ",
+                extra={"reason": str(exc), "eventbridge_id": received.id if received else None},
+            )
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except Exception as exc:
+            # Transient (common.failures): received again after a backoff.
             logger.warning(
-                "event not handled; it will be received again",
-                extra={"error": failures.error_code(exc), "transient": failures.is_transient(exc)},
-                exc_info=not failures.is_transient(exc),
+                "event not handled; it will be received again", extra={"error": failures.error_code(exc)}
             )
             raise
-        deps.publish_committed(outcome.outbox_ids, context)
+        if publish:
+            deps.publish_committed(outcome.outbox_ids, context)
         if outcome.metric:
             metrics.add_metric(name=outcome.metric, unit="Count", value=outcome.count)
         logger.info(outcome.message, extra=outcome.log)

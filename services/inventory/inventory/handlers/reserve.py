@@ -16,8 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common import snapstart
 from common.consumer import Consumer, Delivery, Outcome
 from common.events import OrderCancelled, OrderCreated, ShipmentDispatched
+from common.failures import PermanentFailure
 from common.observability import logger, metrics, tracer
 from inventory.adapters.repository import InventoryUnitOfWork
+from inventory.domain.model import ReservationNotFound
 from inventory.usecases import Handled, consume_reservation, release_reservation, reserve_stock
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
@@ -36,12 +38,20 @@ METRICS = {
 ACCEPTS = (OrderCreated, OrderCancelled, ShipmentDispatched)
 
 
+class UnreservedDispatch(PermanentFailure):
+    """Goods left for an order that reserved nothing: shipping broke its contract (a
+    dispatch follows ``InventoryReserved``, which follows the reservation's commit)."""
+
+
 def handle(delivery: Delivery[OrderCreated | OrderCancelled | ShipmentDispatched]) -> Outcome:
     """Run the use case for one delivered event."""
     detail = delivery.detail
     log: dict[str, Any] = {"order_id": str(detail.order_id)}
     if isinstance(detail, ShipmentDispatched):
-        handled = delivery.run(lambda uow: consume_reservation(detail, uow), InventoryUnitOfWork)
+        try:
+            handled = delivery.run(lambda uow: consume_reservation(detail, uow), InventoryUnitOfWork)
+        except ReservationNotFound as exc:
+            raise UnreservedDispatch(f"order {detail.order_id} left with nothing reserved") from exc
         return Outcome(METRICS[handled], log=log | {"handled": handled.value}, message="dispatch handled")
     if isinstance(detail, OrderCancelled):
         released = delivery.run(lambda uow: release_reservation(detail, uow), InventoryUnitOfWork)

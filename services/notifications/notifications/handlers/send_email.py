@@ -4,8 +4,10 @@ rule feeds): the confirmation on ``OrderCreated``, the rejection (what was short
 ``ShipmentDispatched``, the cancellation notice on ``OrderCancelled``.
 
 An adapter only: ``handle`` calls one use case per event; ``common.consumer`` does
-the rest. A failed send, or an email another invocation is still sending, fails the
-record: it is received again after a backoff that grows with each receive.
+the rest. An email whose order's ``OrderCreated`` has not arrived yet is kept pending
+and sent with the confirmation (an early event is not a failure). A failed send, or an
+email another invocation is still sending, fails the record: it is received again
+after a backoff that grows with each receive.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from common.events import InventoryReservationFailed, OrderCancelled, OrderCreat
 from common.observability import logger, metrics, tracer
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
-from notifications.domain.model import EmailInFlight, RecipientUnknown
+from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind
 from notifications.usecases import (
     DEFAULT_CLAIM_TTL,
     ConfirmationResult,
@@ -35,12 +37,18 @@ from notifications.usecases import (
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("sesv2", "sqs"))
 
-# Each event this function takes: the use case that sends its email, and its metric.
-SENDS: dict[type[Any], tuple[Callable[..., ConfirmationResult], str]] = {
-    OrderCreated: (send_order_confirmation, "ConfirmationEmailSent"),
-    InventoryReservationFailed: (send_rejection_notice, "RejectionEmailSent"),
-    ShipmentDispatched: (send_dispatch_notice, "DispatchEmailSent"),
-    OrderCancelled: (send_cancellation_notice, "CancellationEmailSent"),
+# Each event this function takes: the use case that sends its email.
+SENDS: dict[type[Any], Callable[..., ConfirmationResult]] = {
+    OrderCreated: send_order_confirmation,
+    InventoryReservationFailed: send_rejection_notice,
+    ShipmentDispatched: send_dispatch_notice,
+    OrderCancelled: send_cancellation_notice,
+}
+METRICS = {
+    EmailKind.CONFIRMATION: "ConfirmationEmailSent",
+    EmailKind.REJECTION: "RejectionEmailSent",
+    EmailKind.DISPATCH: "DispatchEmailSent",
+    EmailKind.CANCELLATION: "CancellationEmailSent",
 }
 ACCEPTS = tuple(SENDS)
 
@@ -57,32 +65,42 @@ def claim_ttl(context: Any) -> timedelta:
 
 
 def handle(delivery: Delivery[Any]) -> Outcome:
-    """Send the email one delivered event calls for (at most once per order and kind)."""
+    """Send the email one delivered event calls for (at most once per order and kind);
+    for an ``OrderCreated``, the order's emails kept pending too."""
     deps = delivery.deps
     deps.settings.require("sender_email")
     assert deps.settings.sender_email is not None
     detail = delivery.detail
-    send, metric = SENDS[type(detail)]
     try:
-        result = send(
+        result = SENDS[type(detail)](
             detail,
             NotificationsUnitOfWork(deps.engine),
             SesEmailSender(deps.ses_client, deps.settings.sender_email),
             claim_ttl=claim_ttl(delivery.context),
             transaction=delivery.transaction,
+            # SES accepted the email: recording it is worth the invocation's time.
+            mark=delivery.transaction_while_time_left,
         )
-    except (EmailInFlight, RecipientUnknown) as exc:
+    except EmailInFlight as exc:
         logger.warning(
-            "email not sendable yet; this delivery will be retried",
-            extra={"order_id": str(exc.order_id), "reason": type(exc).__name__},
+            "another invocation is sending this email; this delivery will be retried",
+            extra={"order_id": str(exc.order_id)},
         )
         raise
+    for pending in result.pending:
+        if pending.sent:
+            metrics.add_metric(name=METRICS[pending.kind], unit="Count", value=1)
+    metric = METRICS[result.kind] if result.sent else None
+    if result.outcome is ClaimOutcome.PENDING:
+        metric = "EmailKeptPending"
     return Outcome(
-        metric if result.sent else None,
+        metric,
         log={
             "order_id": str(result.order_id),
+            "kind": result.kind.value,
             "outcome": result.outcome.value,
             "message_id": result.message_id,
+            "pending_sent": [p.kind.value for p in result.pending if p.sent],
         },
     )
 

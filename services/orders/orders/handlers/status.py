@@ -60,20 +60,27 @@ def handle(delivery: Delivery[Any]) -> Outcome:
         update = delivery.run(lambda uow: apply_status_event(detail, uow), OrdersUnitOfWork)
     except OrderNotFound as exc:
         raise UnknownOrder(f"no order {detail.order_id}") from exc
-    log: dict[str, Any] = {"order_id": str(update.order_id), "status": update.status}
+    changes = [f"{c.previous_status}->{c.status}" for c in update.changes]
+    log: dict[str, Any] = {
+        "order_id": str(update.order_id),
+        "status": update.status.value if update.status else None,
+        "changes": changes,
+        "duplicate": update.duplicate,
+    }
     if update.duplicate:
-        return Outcome(None, message="event already handled", log=log)
+        return Outcome(None, log=log, message="event already handled")
     if update.conflict:
         # Another service broke its contract; the order keeps its status.
-        logger.warning(
-            "event contradicts the order's status; ignored", extra=log | {"conflict": update.conflict}
+        return Outcome(
+            "OrderStatusConflict",
+            update.outbox_ids,
+            log | {"conflict": update.conflict},
+            message="event contradicts the order's status; ignored",
         )
-        return Outcome("OrderStatusConflict", update.outbox_ids, log, message="status conflict")
-    changes = [f"{c.previous_status}->{c.status}" for c in update.changes]
     return Outcome(
         "OrderStatusChanged" if changes else None,
         update.outbox_ids,
-        log | {"changes": changes},
+        log,
         message="order status changed" if changes else "event handled",
         count=len(changes),
     )
