@@ -14,6 +14,10 @@ the orchestrator's process it shared one GIL with the HTTP API and the queue pol
 The child ends when its parent does, however the parent ends: it reads its stdin,
 whose write end only the parent holds, and stops at end of file (as the functions'
 processes do), so a SIGKILLed ``orderflow local`` leaves no emulator behind.
+
+moto runs as released but for three changes (``apply_pinned_moto_changes``), each
+applied only on the moto version it was measured with and listed with what it buys in
+bench/README.md; any other version of moto runs untouched.
 """
 
 from __future__ import annotations
