@@ -269,7 +269,8 @@ def build_parser() -> Parser:
     local.add_argument(
         "--retry-delay",
         type=float,
-        help="seconds before a failed event is retried (default: exponential from 1 s)",
+        help="seconds before a consumer's failed record is received again, for tests "
+        "(default: the function's own backoff, else the queue's visibility timeout)",
     )
     local.add_argument("--log-level", default="INFO", help="the functions' LOG_LEVEL")
     local.add_argument("--json-logs", action="store_true", help="JSON log lines, tagged with the function")

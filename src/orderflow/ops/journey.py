@@ -194,7 +194,7 @@ def dead_letters(args: argparse.Namespace, order_id: uuid.UUID) -> tuple[list[di
                             "at": datetime.fromtimestamp(letter.sent_at or 0, tz=UTC),
                             "kind": "dead-letter",
                             "what": f"{event.get('detail-type')} dead-lettered for {function_id}:"
-                            f" {letter.error}",
+                            f" {letter.error or 'failed on every receive (its log says why)'}",
                         }
                     )
         return found, None
