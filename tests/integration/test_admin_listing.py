@@ -124,3 +124,10 @@ def test_each_admin_listing_reads_an_index_in_its_order(engine):
             )
             assert index in plan, plan
             assert "Sort" not in plan.replace("Sort Key", ""), plan
+
+
+def test_a_customers_malformed_customer_id_is_refused_too(orders_api, mint):
+    """The value is ignored for a customer, but the document bounds it for every caller."""
+    result = orders_api.get("/orders", token=mint(sub="customer-1"), query="customerId=")
+    assert result.status == 422, result.body
+    assert [d["field"] for d in result.body["error"]["details"]] == ["customerId"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter, defaultdict
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -44,6 +43,7 @@ from common.events import (
     ShipmentDispatched,
     ShipmentRequested,
 )
+from common.money import Money
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.domain.model import StockBelowReserved
@@ -278,7 +278,7 @@ def test_any_schedule_keeps_the_stock_invariants_and_ends_every_order_once(engin
     rng = random.Random(seed)
     world = World(engine, rng)
     for sku in SKUS:
-        upsert_product(UpsertProduct(sku, sku, Decimal("1.00"), "USD"), OrdersUnitOfWork(engine))
+        upsert_product(UpsertProduct(sku, sku, Money.parse("1.00", "USD")), OrdersUnitOfWork(engine))
         count = rng.randint(3, 12)
         set_stock(SetStock(sku, count), InventoryUnitOfWork(engine))
         world.counted[sku] = count

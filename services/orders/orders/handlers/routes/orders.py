@@ -131,8 +131,10 @@ def get_many():
     after = _decode_cursor(params.get("cursor"))
     status = _status_filter(params.get("status"))
     who = http.principal(router)
-    # A customer's listing is their own whatever customerId says; an admin's is anyone's.
-    customer = _customer_filter(params.get("customerId")) if who.is_admin else who.subject
+    # A customer's listing is their own whatever customerId says (though a malformed one is
+    # refused for anybody, as the document says); an admin's is anyone's.
+    asked = _customer_filter(params.get("customerId"))
+    customer = asked if who.is_admin else who.subject
     orders, next_after = run(lambda: list_orders(customer, limit, after, uow(), status=status))
     cursor = paging.encode_cursor([next_after[0].isoformat(), str(next_after[1])]) if next_after else None
     page = OrderPage(orders=[OrderOut.of(o) for o in orders], next_cursor=cursor)
