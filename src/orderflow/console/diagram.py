@@ -91,7 +91,8 @@ def _row(row: Row, y: float) -> str:
             f'<text x="{mid}" y="{y - 5}" text-anchor="middle" class="label">{escape(row.label)}</text>'
         )
         if row.remark:
-            remark = escape(row.remark)
+            # A long error stays on one line; the row's title holds all of it.
+            remark = escape(row.remark if len(row.remark) <= 110 else row.remark[:109] + "…")
             out.append(f'<text x="{mid}" y="{y + 13}" text-anchor="middle" class="remark">{remark}</text>')
     out.append("</g>")
     return "".join(out)

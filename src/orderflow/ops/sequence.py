@@ -84,9 +84,7 @@ def rows(steps: list[dict[str, Any]]) -> list[Row]:
         elif kind == "status":
             drawn.append(Row(at, lane, None, step["what"], tone="status"))
         elif kind == "email":
-            drawn.append(
-                Row(at, lane, None, step["what"].removeprefix("email ").strip(), "email", tone="email")
-            )
+            drawn.append(Row(at, lane, None, step["what"], tone="email"))
         elif kind == "shipment":
             text = step["what"].split(" ", 2)[-1]  # "shipment <id> DISPATCHED (...)" -> "DISPATCHED (...)"
             drawn.append(Row(at, lane, None, f"shipment {text}", tone="shipment"))
