@@ -184,9 +184,11 @@ def test_a_dead_letter_shows_in_the_dlq_view_and_its_redrive_button_sends_one_em
 
     # When the operator presses that message's Redrive button
     browser.get(f"{suite.api}/console/dlq")
-    until(
+    button = until(
         browser, "the Redrive button", lambda b: b.find_element(By.CSS_SELECTOR, f"{row_css} button")
-    ).click()
+    )
+    shot(browser, "dlq-with-letter")
+    button.click()
     flash = until(browser, "the answer", lambda b: b.find_element(By.ID, "flash").text or None)
     assert "put back 1 event" in flash, flash
     # Then exactly one email, the message gone from the view, and nothing else done twice
