@@ -88,6 +88,17 @@ def until(browser: Any, what: str, check: Callable[[Any], Any], timeout_s: float
         ) from None
 
 
+def press(browser: Any, css: str) -> None:
+    """Click a button; found again if the page's refresh replaced it meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    def click(b: Any) -> bool:
+        b.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    until(browser, f"a click on {css}", click, 10)
+
+
 def shot(browser: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"console-{name}.png"
@@ -184,11 +195,9 @@ def test_a_dead_letter_shows_in_the_dlq_view_and_its_redrive_button_sends_one_em
 
     # When the operator presses that message's Redrive button
     browser.get(f"{suite.api}/console/dlq")
-    button = until(
-        browser, "the Redrive button", lambda b: b.find_element(By.CSS_SELECTOR, f"{row_css} button")
-    )
+    until(browser, "the Redrive button", lambda b: b.find_element(By.CSS_SELECTOR, f"{row_css} button"))
     shot(browser, "dlq-with-letter")
-    button.click()
+    press(browser, f"{row_css} button")
     flash = until(browser, "the answer", lambda b: b.find_element(By.ID, "flash").text or None)
     assert "put back 1 event" in flash, flash
     # Then exactly one email, the message gone from the view, and nothing else done twice
@@ -240,7 +249,7 @@ def test_a_parked_outbox_row_is_requeued_from_the_outbox_view(
         row_css = f'tr[data-row="{row_id}"]'
         row = until(browser, "the parked row", lambda b: b.find_element(By.CSS_SELECTOR, row_css))
         assert "parked by the test" in row.text
-        row.find_element(By.TAG_NAME, "button").click()
+        press(browser, f"{row_css} button")
         flash = until(browser, "the answer", lambda b: b.find_element(By.ID, "flash").text or None)
         assert flash == "requeued 1 row(s)"
 
