@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orderflow.ops import outbox as outbox_ops
+from orderflow.errors import CommandError, one_line
+from orderflow.parser import Parser
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -134,10 +135,6 @@ def _local_suite_environment(state_dir: Path) -> dict[str, str]:
     }
 
 
-class CommandError(Exception):
-    """A reason a command cannot go on, shown as one line."""
-
-
 def read_state(state_dir: Path) -> dict[str, Any]:
     """The running local suite's state file, or a clear error saying how to start one."""
     import json
@@ -154,27 +151,6 @@ def read_state(state_dir: Path) -> dict[str, Any]:
     if "database" not in state:
         raise CommandError(f"{path} was written by an older orderflow local: restart the suite")
     return state
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line a person can act on: no quotes, no driver chatter."""
-    import urllib.error
-
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        reason = exc.reason
-        return f"cannot connect: {getattr(reason, 'strerror', None) or reason}"
-    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError: the driver's own error
-    if orig is not None:
-        exc = orig
-    args = getattr(exc, "args", ())
-    if args and isinstance(args[0], dict) and "M" in args[0]:  # pg8000: the server's message
-        return str(args[0]["M"])
-    text = str(exc).split("\n")[0].strip() or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    return text
 
 
 def _default_template() -> Path:
@@ -231,8 +207,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+def build_parser() -> Parser:
+    """Every command, each flag taken before or after its subcommand (see orderflow.parser)."""
+    parser = Parser(prog="orderflow", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and stack traces")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -255,12 +232,6 @@ def main(argv: list[str] | None = None) -> int:
         help="use the running local suite's database, emulator and bus (from its state folder)",
     )
     invoke.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
-    invoke.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="print the stack trace of an error too",
-    )
     invoke.set_defaults(run=_invoke)
     local = sub.add_parser("local", help="run the whole suite on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP API port (default 3000)")
@@ -296,16 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--timeout", type=float, default=60, help="seconds to wait for every order")
     demo.add_argument("--state-dir", help="the state folder of the suite (default: .orderflow/)")
     demo.set_defaults(run=_demo)
-    outbox_ops.register(sub)
 
-    from orderflow.ops import dlq, journey, replay
+    from orderflow.ops import dlq, journey, outbox, replay
 
+    outbox.register(sub)
     dlq.register(sub)
     replay.register(sub)
     journey.register(sub)
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # refused with the command's own usage, not the top-level one
-        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

@@ -253,22 +253,20 @@ def register(subparsers: Any) -> None:
         help="the consumers' dead-letter queues: depth, decoded messages, redrive",
         description="Look at and redrive the consumers' dead-letter queues (local suite or --stack).",
     )
+    add_target_arguments(dlq)  # before the subcommands, which take them too (orderflow.parser)
     commands = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = commands.add_parser("list", help="each consumer's DLQ with its depth and oldest message age")
     listing.add_argument("--json", action="store_true", help="JSON for scripts")
-    add_target_arguments(listing)
     listing.set_defaults(run=run_list)
     show = commands.add_parser("show", help="each message of FUNCTION's DLQ decoded")
     show.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
     show.add_argument("--max", type=_positive, help="show at most N messages")
     show.add_argument("--json", action="store_true", help="JSON for scripts")
-    add_target_arguments(show)
     show.set_defaults(run=run_show)
     again = commands.add_parser("redrive", help="put FUNCTION's dead letters back on the bus")
     again.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
     again.add_argument("--dry-run", action="store_true", help="say what would be put back, change nothing")
     again.add_argument("--max", type=_positive, help="put back at most N messages")
-    add_target_arguments(again)
     again.set_defaults(run=run_redrive)
 
 

@@ -70,6 +70,66 @@ def _database_url(args: argparse.Namespace) -> str:
     return url
 
 
+# A prefix of an order id as PostgreSQL and `orderflow demo` write it (lowercase, dashed).
+UUID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+
+
+def order_id_for(url: str, given: str) -> uuid.UUID:
+    """The order ``given`` names: a whole id, or a prefix of one exactly one order has
+    (``orderflow demo`` prints the first 8 characters)."""
+    try:
+        return uuid.UUID(given.strip().lower())
+    except ValueError:
+        pass
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return order_id_in(conn, given)
+    finally:
+        engine.dispose()
+
+
+def order_id_in(conn: Any, given: str) -> uuid.UUID:
+    """``order_id_for`` on an open connection (the console keeps one)."""
+    text = given.strip().lower()
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    if not 0 < len(text) <= len(UUID_SHAPE) or not all(
+        c == "-" if shape == "-" else c in "0123456789abcdef"
+        for c, shape in zip(text, UUID_SHAPE, strict=False)
+    ):
+        raise OpsError(f"{given} is not an order id (a UUID, or the first characters of one)")
+    # The ids between the prefix padded with zeros and with f's: a range on the primary key's index.
+    low = uuid.UUID(text + UUID_SHAPE[len(text) :].replace("x", "0"))
+    high = uuid.UUID(text + UUID_SHAPE[len(text) :].replace("x", "f"))
+    from sqlalchemy import text as sql
+
+    found = (
+        conn.execute(
+            sql(
+                "SELECT order_id FROM orders.orders WHERE order_id BETWEEN :low AND :high"
+                " ORDER BY order_id LIMIT 6"
+            ),
+            {"low": low, "high": high},
+        )
+        .scalars()
+        .all()
+    )
+    if not found:
+        raise OpsError(f"no order id starts with {text} in this database: check the id (and DATABASE_URL)")
+    if len(found) > 1:
+        shown = ", ".join(str(o) for o in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise OpsError(
+            f"{text} is ambiguous: {'more than 5' if len(found) > 5 else len(found)} orders start with it"
+            f" ({shown}): give more characters"
+        )
+    return uuid.UUID(str(found[0]))
+
+
 def timeline(url: str, order_id: uuid.UUID) -> list[dict[str, Any]]:
     from sqlalchemy import create_engine
 
@@ -257,7 +317,7 @@ def dead_letters(args: argparse.Namespace, order_id: uuid.UUID) -> tuple[list[di
     try:
         return dead_letters_in(resolve(args), order_id), None
     except Exception as exc:  # the journey is still worth showing without the queues
-        from orderflow.cli import one_line
+        from orderflow.errors import one_line
 
         return [], f"dead-letter queues not read: {one_line(exc)}"
 
@@ -303,13 +363,11 @@ def in_order(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        order_id = uuid.UUID(args.order_id)
-    except ValueError:
-        raise OpsError(f"{args.order_id} is not an order id (a UUID)") from None
     from orderflow.ops import sequence
 
-    steps = timeline(_database_url(args), order_id)
+    url = _database_url(args)
+    order_id = order_id_for(url, args.order_id)
+    steps = timeline(url, order_id)
     letters, note = dead_letters(args, order_id)
     steps = in_order(steps + letters)
     if args.json:
@@ -341,7 +399,11 @@ def register(subparsers: Any) -> None:
         description="One order's timeline, grouped by service step, from the database and the"
         " dead-letter queues; or the same as a Mermaid sequence diagram.",
     )
-    journey.add_argument("order_id", metavar="ORDER_ID")
+    journey.add_argument(
+        "order_id",
+        metavar="ORDER_ID",
+        help="the order's id, or its first characters (as `orderflow demo` prints)",
+    )
     shape = journey.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="JSON for scripts")
     shape.add_argument(

@@ -79,7 +79,7 @@ class Target:
 
 def resolve(args: argparse.Namespace) -> Target:
     if args.stack:
-        from orderflow.cli import one_line
+        from orderflow.errors import one_line
 
         try:
             outputs = _stack_outputs(args.stack)
