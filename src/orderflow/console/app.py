@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -132,7 +131,10 @@ class Console:
         if path == f"{PREFIX}/api/orders":
             return self._json(200, {"orders": self.latest_orders()})
         if match := ORDER_JSON.match(path):
-            order, steps, note = self.journey(_order_id(match.group(1)))
+            try:
+                order, steps, note = self.journey(match.group(1))
+            except OpsError as exc:
+                raise Refused(404, str(exc)) from None
             return self._json(200, {"order": order, "steps": steps, "note": note})
         partial = "partial=1" in query.split("&")
         now = datetime.now(UTC)
@@ -141,8 +143,8 @@ class Console:
             return self._page("Orders", live, partial, refresh_ms=2000, nav="orders")
         if match := ORDER_PAGE.match(path):
             try:
-                order, steps, note = self.journey(_order_id(match.group(1)))
-            except (Refused, OpsError) as exc:
+                order, steps, note = self.journey(match.group(1))
+            except OpsError as exc:
                 return self._html(
                     404, pages.document("Not found", pages.not_found(str(exc)), refresh_ms=0, nav="")
                 )
@@ -206,19 +208,23 @@ class Console:
             dlqs = [{"function": f, "depth": depth(self.target, self.target.dlq_url(f))} for f in CONSUMERS]
         return pages.glance(services, parked, dlqs, now)
 
-    def journey(self, order_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
-        """What ``orderflow journey`` shows: the order now, its steps in order, a note
-        when the dead-letter queues could not be read."""
+    def journey(self, given: str) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+        """What ``orderflow journey`` shows for an order id (or a unique prefix of one):
+        the order now, its steps in order, a note when the dead-letter queues could not
+        be read."""
         from orderflow.ops import journey
 
         with self.engine().connect() as conn:
-            order, steps = journey.load(conn, order_id)
+            order, steps = journey.load(conn, journey.order_id_in(conn, given))
+        order_id = order["order_id"]
         note = None
         try:
             with self._queues:
                 steps += journey.dead_letters_in(self.target, order_id)
         except Exception as exc:  # the journey is still worth showing without the queues
-            note = f"dead-letter queues not read: {type(exc).__name__}: {exc}"
+            from orderflow.errors import one_line
+
+            note = f"dead-letter queues not read: {one_line(exc)}"
         return order, journey.in_order(steps), note
 
     def dead_letters(self) -> list[tuple[dict[str, Any], list[Any]]]:
@@ -287,13 +293,6 @@ def _json_body(body: bytes | None) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise Refused(400, "the body is a JSON object")
     return parsed
-
-
-def _order_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise Refused(404, f"{text} is not an order id (a UUID)") from None
 
 
 def _plain(value: Any) -> str:
