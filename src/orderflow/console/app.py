@@ -268,7 +268,7 @@ class Console:
             raise Refused(404, f"message {message_id} is no longer in {function_id}'s dead-letter queue")
         return {
             "redriven": [letter.message_id for letter in done],
-            "message": f"{function_id}: put back {len(done)} event(s) on bus {self.target.bus}",
+            "message": f"{function_id}: put back {len(done)} event(s)",
         }
 
     def requeue(self, body: dict[str, Any]) -> dict[str, Any]:

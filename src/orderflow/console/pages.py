@@ -188,9 +188,9 @@ def dlq(queues: list[tuple[dict[str, Any], list[Any]]], now: datetime) -> str:
             )
         out.append("</tbody></table></section>")
     out.append(
-        "<p class=quiet>Redrive puts each event back on the bus with its own source and"
-        " eventId (consumers that handled it skip it), and deletes the message once the bus"
-        " accepted it: <code>orderflow dlq redrive FUNCTION</code> does the same.</p>"
+        "<p class=quiet>Redrive does what <code>orderflow dlq redrive FUNCTION</code> does: it puts"
+        " each message's event back to be delivered again, with its own eventId (a consumer that"
+        " handled it already skips it), and deletes the message only once that was accepted.</p>"
     )
     return "".join(out)
 

@@ -342,7 +342,8 @@ def dead_letters_in(target: Target, order_id: uuid.UUID) -> list[dict[str, Any]]
                 {
                     "at": datetime.fromtimestamp(letter.sent_at or 0, tz=UTC),
                     "kind": "dead-letter",
-                    "what": f"{event.get('detail-type')} dead-lettered for {function_id}: {letter.error}",
+                    "what": f"{event.get('detail-type')} dead-lettered for {function_id}:"
+                    f" {letter.error or 'failed on every receive (its log says why)'}",
                     "lane": lane,
                     "group": f"{lane} on {eid}",
                     "eventId": eid,
