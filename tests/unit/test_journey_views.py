@@ -105,13 +105,13 @@ def test_each_step_is_on_the_lane_of_the_service_that_took_it_and_in_its_group()
         for title, members in sequence.groups(shipped_order())
     ]
     assert [t for t, _ in titles] == [
-        "orders API (HTTP request)",
+        "orders API, POST /orders",
         "inventory, on OrderCreated",
         "notifications, on OrderCreated",
         "order status, on InventoryReserved",
         "shipping, on InventoryReserved",
         "order status, on ShipmentRequested",
-        "shipping (admin HTTP request)",
+        "shipping, POST /shipments/{id}/dispatch (admin)",
         "inventory, on ShipmentDispatched",
         "notifications, on ShipmentDispatched",
     ]

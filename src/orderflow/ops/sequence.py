@@ -27,6 +27,15 @@ MERMAID_IDS = {
 }
 
 
+# The HTTP request that wrote an event no consumer caused, by that event.
+REQUESTS = {
+    "OrderCreated": "POST /orders",
+    "OrderCancellationRequested": "POST /orders/{id}/cancel",
+    "ShipmentDispatched": "POST /shipments/{id}/dispatch (admin)",
+    "ShipmentDelivered": "POST /shipments/{id}/deliver (admin)",
+}
+
+
 @dataclass(frozen=True)
 class Row:
     """An arrow (``source`` to ``target``) or, when ``target`` is None, a note on ``source``."""
@@ -111,14 +120,13 @@ def groups(steps: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]
     for members in found.values():
         lane = members[0].get("lane") or API_LANE
         handled = next((m for m in members if m["kind"] in ("consumed", "dead-letter")), None)
+        request = next((REQUESTS[m["detailType"]] for m in members if m.get("detailType") in REQUESTS), None)
         if handled is not None:
             title = f"{lane}, on {handled['detailType']}"
-        elif lane == API_LANE:
-            title = "orders API (HTTP request)"
-        elif lane in ("shipping", "inventory"):
-            title = f"{lane} (admin HTTP request)"
+        elif request is not None:
+            title = f"{lane}, {request}"
         else:
-            title = lane
+            title = f"{lane}, an HTTP request"
         titled.append((title, members))
     return titled
 
