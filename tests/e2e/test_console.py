@@ -151,6 +151,20 @@ def test_an_orders_journey_is_drawn_as_it_moves_and_the_front_page_lists_it(
         By.CSS_SELECTOR, "g.failed"
     )
     assert "status CONFIRMED → SHIPPING" in diagram_text(browser)
+    assert "ShipmentDispatched" not in diagram_text(browser)
+
+    # While the page is open, the goods leave: the drawing follows, without a reload
+    admin = suite.token("e2e-admin", admin=True)
+    dispatched = suite.request(
+        "POST",
+        f"/shipments/{order_id}/dispatch",
+        token=admin,
+        body={"carrier": "DHL", "trackingNumber": "JD0146"},
+    )
+    assert dispatched.status == 200, dispatched.body
+    later = ("ShipmentDispatched", "status SHIPPING → SHIPPED", "shipment DISPATCHED (DHL JD0146)")
+    until(browser, f"the open page to show {later}", lambda b: all(w in diagram_text(b) for w in later))
+    assert browser.execute_script("return window.__sameDocument") == marker
     assert shot(browser, "order").stat().st_size > 10_000
 
     browser.get(f"{suite.api}/console/")
@@ -159,7 +173,7 @@ def test_an_orders_journey_is_drawn_as_it_moves_and_the_front_page_lists_it(
         "the front page to list the order",
         lambda b: b.find_element(By.CSS_SELECTOR, f'tr[data-order="{order_id}"]'),
     )
-    assert "SHIPPING" in row.text and "25.00 USD" in row.text and customer[1].split("@")[0] in row.text
+    assert "SHIPPED" in row.text and "25.00 USD" in row.text and customer[1].split("@")[0] in row.text
     shot(browser, "front")
 
 
