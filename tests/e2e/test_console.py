@@ -100,9 +100,15 @@ def press(browser: Any, css: str) -> None:
 
 
 def shot(browser: Any, name: str) -> Path:
+    """The whole page (the window stretched to its height for the shot)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"console-{name}.png"
-    browser.save_screenshot(str(path))
+    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+    browser.set_window_size(1280, min(max(height, 1100), 6000))
+    try:
+        browser.save_screenshot(str(path))
+    finally:
+        browser.set_window_size(1280, 1100)
     return path
 
 
