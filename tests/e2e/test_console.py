@@ -183,6 +183,26 @@ def test_an_orders_journey_is_drawn_as_it_moves_and_the_front_page_lists_it(
     shot(browser, "front")
 
 
+def test_what_customers_send_is_shown_as_text_never_run_as_markup(
+    suite: LocalSuite, browser: Any, sku: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    sub = f'<img src=x id=pwned-{uuid.uuid4().hex[:6]} onerror="document.title=1">'
+    token = suite.token(sub, "mallory@example.com")
+    suite.stock(sku, on_hand=5)
+    order_id = suite.place(token, [{"sku": sku, "quantity": 1}]).body["orderId"]
+    browser.get(f"{suite.api}/console/orders/{order_id[:8]}")  # a unique prefix is enough
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Order {order_id}"
+    assert sub in browser.find_element(By.CSS_SELECTOR, ".facts").text
+    browser.get(f"{suite.api}/console/")
+    row = until(
+        browser, "the order listed", lambda b: b.find_element(By.CSS_SELECTOR, f'tr[data-order="{order_id}"]')
+    )
+    assert sub in row.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "img") and browser.title != "1"
+
+
 def test_a_dead_letter_shows_in_the_dlq_view_and_its_redrive_button_sends_one_email(
     suite: LocalSuite, browser: Any, customer: tuple[str, str], sku: str
 ) -> None:
