@@ -50,9 +50,11 @@ def routes(functions: dict[str, tpl.Function]) -> list[Route]:
     return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
 
 
-def cors_of(doc: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP API's CORS configuration, ``!Ref`` to a parameter resolved to its default."""
+def cors_of(doc: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The HTTP API's CORS configuration, ``!Ref`` to a parameter resolved to the value given
+    in ``parameters``, else to its default (as the functions' ``CORS_ALLOW_ORIGIN`` is)."""
     defaults = {name: p.get("Default") for name, p in (doc.get("Parameters") or {}).items()}
+    defaults.update(parameters or {})
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"Ref"}:
@@ -238,8 +240,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = result.get("body") or ""
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        headers = self._cors({str(k): str(v) for k, v in (result.get("headers") or {}).items()})
         self._send(int(result["statusCode"]), headers, raw, cookies=result.get("cookies") or [])
+
+    def _cors(self, headers: dict[str, str]) -> dict[str, str]:
+        """As API Gateway with a CORS configuration: a request from an origin gets the
+        configuration's CORS headers, not the function's (none when the origin is not allowed)."""
+        cors, origin = self.server.cors, self.headers.get("Origin")
+        if not cors or not origin:
+            return headers
+        kept = {k: v for k, v in headers.items() if not k.lower().startswith("access-control-")}
+        allowed = [str(o) for o in cors.get("AllowOrigins", [])]
+        if "*" in allowed or origin in allowed:
+            kept["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+            if cors.get("ExposeHeaders"):
+                kept["Access-Control-Expose-Headers"] = ",".join(map(str, cors["ExposeHeaders"]))
+        return kept
 
     def _send_error(self, status: int, code: str, message: str) -> None:
         self._send(status, {"Content-Type": "application/json"}, error_body(status, code, message))

@@ -7,7 +7,9 @@ covers tables the migrating user creates in a service's schema in between).
 * A service's role may read and write its own schema, and nothing of another's.
 * In ``eventing`` it may add and mark its own outbox rows (row-level security on
   ``source``: it cannot write, read or mark an event of another service's source) and
-  keep its record of processed events.
+  keep its consumer's record of processed events (row-level security on ``consumer``:
+  it reads and marks only its own consumer's events, and deletes none, so no service can
+  make another skip an event or handle one twice).
 * The relay's role reads, claims, marks and prunes every service's outbox rows, prunes
   old processed-event marks, and nothing else.
 
@@ -30,21 +32,21 @@ class ServiceRole:
     name: str
     schema: str | None  # the schema it owns (read and write)
     source: str | None  # the event source it publishes as (its outbox rows)
+    consumer: str | None  # its consumer's name in eventing.processed_events
     processed_events: tuple[str, ...] = ("SELECT", "INSERT")
     outbox: tuple[str, ...] = ("SELECT", "INSERT", "UPDATE")
     every_source: bool = False  # the relay: every service's rows
 
 
 ROLES: tuple[ServiceRole, ...] = (
-    ServiceRole("orders", "orders", "orders.service"),
-    ServiceRole("inventory", "inventory", "inventory.service"),
-    # Notifications publish nothing; they take a mark back when an email was not sent.
-    ServiceRole(
-        "notifications", "notifications", None, processed_events=("SELECT", "INSERT", "DELETE"), outbox=()
-    ),
-    ServiceRole("shipping", "shipping", "shipping.service"),
+    # OrderStatusFunction connects as orders: its consumer is the order's status.
+    ServiceRole("orders", "orders", "orders.service", "order-status"),
+    ServiceRole("inventory", "inventory", "inventory.service", "inventory"),
+    ServiceRole("notifications", "notifications", None, "notifications", outbox=()),  # publishes nothing
+    ServiceRole("shipping", "shipping", "shipping.service", "shipping"),
     ServiceRole(
         "outbox_relay",
+        None,
         None,
         None,
         # It prunes processed-event marks past their retention (common.outbox.prune).
@@ -103,7 +105,7 @@ def _create_role(conn: Connection, name: str) -> None:
 def apply(conn: Connection) -> list[str]:
     """Create the roles if need be and (re)grant their rights; returns the role names."""
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('orderflow:roles'))"))
-    outbox_policies = []
+    outbox_policies, processed_policies = [], []
     for role in ROLES:
         _create_role(conn, role.name)
         r = _ident(role.name)
@@ -127,17 +129,22 @@ def apply(conn: Connection) -> list[str]:
             condition = "true" if role.every_source else f"source = '{role.source}'"
             outbox_policies.append((role.name, condition))
         if role.processed_events:
+            # Rights granted before (DELETE, to a service, in earlier releases) are taken back.
+            conn.execute(text(f"REVOKE ALL ON eventing.processed_events FROM {r}"))
             conn.execute(
                 text(f"GRANT {', '.join(role.processed_events)} ON eventing.processed_events TO {r}")
             )
-    conn.execute(text("ALTER TABLE eventing.outbox ENABLE ROW LEVEL SECURITY"))
-    for name, condition in outbox_policies:
-        policy = _ident(f"{name}_rows")
-        conn.execute(text(f"DROP POLICY IF EXISTS {policy} ON eventing.outbox"))
-        conn.execute(
-            text(
-                f"CREATE POLICY {policy} ON eventing.outbox TO {_ident(name)} "
-                f"USING ({condition}) WITH CHECK ({condition})"
+            condition = "true" if role.every_source else f"consumer = '{role.consumer}'"
+            processed_policies.append((role.name, condition))
+    for table, policies in (("outbox", outbox_policies), ("processed_events", processed_policies)):
+        conn.execute(text(f"ALTER TABLE eventing.{table} ENABLE ROW LEVEL SECURITY"))
+        for name, condition in policies:
+            policy = _ident(f"{name}_rows")
+            conn.execute(text(f"DROP POLICY IF EXISTS {policy} ON eventing.{table}"))
+            conn.execute(
+                text(
+                    f"CREATE POLICY {policy} ON eventing.{table} TO {_ident(name)} "
+                    f"USING ({condition}) WITH CHECK ({condition})"
+                )
             )
-        )
     return [role.name for role in ROLES]

@@ -19,6 +19,10 @@ from orderflow.paths import ROOT, SCHEMAS_DIR
 OPENAPI = ROOT / "openapi" / "orderflow-api.json"
 # The functions behind the one HTTP API, each with its routes and request bodies.
 HTTP_FUNCTIONS = ("orders.handlers.api", "inventory.handlers.api", "shipping.handlers.api")
+KEY_SET_UNAVAILABLE = {
+    "description": "The token issuer's keys cannot be fetched (try again later)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
 
 
 def render(document: dict[str, Any]) -> str:
@@ -62,6 +66,11 @@ def openapi_documents() -> dict[Path, str]:
             }
         for (path, method), parameters in getattr(api, "QUERY_PARAMETERS", {}).items():
             schema["paths"][path][method]["parameters"] = parameters
+        # Every route authenticates (common.http's middleware, app-wide): each can answer 503
+        # when the issuer's keys cannot be fetched.
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].setdefault("503", KEY_SET_UNAVAILABLE)
         if not document:
             document = schema
         else:

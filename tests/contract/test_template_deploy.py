@@ -486,5 +486,8 @@ def test_the_authorizer_and_the_http_functions_use_the_pool_or_the_given_issuer(
         assert env["JWT_ISSUER"] == jwt_config["issuer"], fid
         assert env["JWT_AUDIENCE"] == jwt_config["audience"][0], fid
         assert "${UserPool}/.well-known/jwks.json" in env["JWKS_URL"]["Fn::If"][1]["Fn::Sub"], fid
-        assert env["ADMIN_SCOPE"] == {"Fn::If": ["CreateUserPool", "orderflow/admin", "admin"]}, fid
-        assert env["ADMIN_GROUP"] == "admin", fid
+        # the pool's own; an external issuer's are given (tests/contract/test_template_trust.py)
+        assert env["ADMIN_SCOPE"] == {
+            "Fn::If": ["CreateUserPool", "orderflow/admin", {"Ref": "AdminScope"}]
+        }, fid
+        assert env["ADMIN_GROUP"] == {"Fn::If": ["CreateUserPool", "admin", {"Ref": "AdminGroup"}]}, fid

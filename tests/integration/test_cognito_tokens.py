@@ -119,8 +119,19 @@ def test_an_unusable_email_leaves_the_caller_without_one(verifier, sign, claims)
     assert who.email is None and who.email_problem
 
 
-def test_email_verified_absent_means_the_issuer_vouches(verifier, sign):
-    assert verifier.verify(sign(without(ID(), "email_verified"))).email == "ada@example.com"
+def test_an_email_without_email_verified_is_not_trusted(verifier, sign):
+    who = verifier.verify(sign(without(ID(), "email_verified")))
+    assert who.email is None
+    assert who.email_problem == "the token's email is not verified (no email_verified claim)"
+
+
+def test_an_issuer_configured_to_verify_emails_is_trusted_without_the_claim(jwks, sign):
+    trusting = TokenVerifier(
+        jwks.url, jwks_support.ISSUER, jwks_support.AUDIENCE, emails_verified_by_issuer=True
+    )
+    assert trusting.verify(sign(without(ID(), "email_verified"))).email == "ada@example.com"
+    # ... but a token that says the address is not verified is still believed
+    assert trusting.verify(sign(ID(email_verified=False))).email is None
 
 
 # -- through OrdersApiFunction: 401 / 422, never 500 -----------------------------------

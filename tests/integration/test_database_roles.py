@@ -158,3 +158,99 @@ def test_the_relay_prunes_as_its_own_role(engine, as_role):
         processed_retention=timedelta(days=32),
     )
     assert pruned == (0, 1)
+
+
+# -- eventing.processed_events: each consumer's own marks ---------------------------------
+
+CONSUMERS = {role.name: role.consumer for role in grants.ROLES if role.consumer}
+
+
+def test_each_role_names_the_consumer_its_service_marks_as():
+    from inventory.usecases import CONSUMER as INVENTORY
+    from notifications.usecases import CONSUMER as NOTIFICATIONS
+    from orders.usecases import STATUS_CONSUMER
+    from shipping.usecases import CONSUMER as SHIPPING
+
+    assert CONSUMERS == {
+        "orders": STATUS_CONSUMER,
+        "inventory": INVENTORY,
+        "notifications": NOTIFICATIONS,
+        "shipping": SHIPPING,
+    }
+
+
+def mark(consumer: str, event_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    # As common.outbox marks an event (ON CONFLICT DO NOTHING ... RETURNING).
+    return (
+        "INSERT INTO eventing.processed_events (consumer, event_id) VALUES (:consumer, :event_id)"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        {"consumer": consumer, "event_id": event_id},
+    )
+
+
+@pytest.fixture
+def marks(engine) -> dict[str, uuid.UUID]:
+    """One mark per consumer, written by the owner."""
+    written = {consumer: uuid.uuid4() for consumer in CONSUMERS.values()}
+    with engine.begin() as conn:
+        for consumer, event_id in written.items():
+            statement, params = mark(consumer, event_id)
+            conn.execute(text(statement), params)
+    return written
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_role_marks_and_reads_only_its_own_consumers_events(engine, as_role, marks, service):
+    own = CONSUMERS[service]
+    role = as_role(service)
+    # It marks its own consumer's events (the way the consumers do, RETURNING included)
+    fresh = uuid.uuid4()
+    with role.begin() as conn:
+        statement, params = mark(own, fresh)
+        assert conn.execute(text(statement), params).scalar_one() == fresh
+        seen = conn.execute(text("SELECT consumer, event_id FROM eventing.processed_events")).all()
+    # ... and sees only those
+    assert sorted(seen) == sorted([(own, fresh), (own, marks[own])])
+    for other in set(CONSUMERS.values()) - {own}:
+        # It cannot mark another consumer's event as handled (that consumer would skip it)
+        assert "row-level security" in refused(role, mark(other, uuid.uuid4())), other
+        # ... nor claim another's mark as its own, nor even see that it exists
+        with role.begin() as conn:
+            found = conn.execute(
+                text("SELECT count(*) FROM eventing.processed_events WHERE event_id = :e"),
+                {"e": marks[other]},
+            ).scalar_one()
+        assert found == 0, other
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_role_deletes_and_changes_no_mark_not_even_its_own(engine, as_role, marks, service):
+    role = as_role(service)
+    own = CONSUMERS[service]
+    assert "permission denied" in refused(role, "DELETE FROM eventing.processed_events")
+    assert "permission denied" in refused(
+        role, ("DELETE FROM eventing.processed_events WHERE consumer = :c", {"c": own})
+    )
+    assert "permission denied" in refused(
+        role, ("UPDATE eventing.processed_events SET consumer = :c", {"c": own})
+    )
+    assert "permission denied" in refused(role, "TRUNCATE eventing.processed_events")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM eventing.processed_events")).scalar_one() == len(marks)
+
+
+def test_the_relay_reads_and_prunes_every_consumers_marks_and_marks_none(engine, as_role, marks):
+    relay = as_role("outbox_relay")
+    with relay.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM eventing.processed_events")).scalar_one() == len(marks)
+        conn.execute(text("DELETE FROM eventing.processed_events"))
+    assert "permission denied" in refused(relay, mark("inventory", uuid.uuid4()))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM eventing.processed_events")).scalar_one() == 0
+
+
+def test_a_delete_right_granted_by_an_earlier_release_is_taken_back(engine, as_role, marks):
+    with engine.begin() as conn:
+        conn.execute(text("GRANT DELETE ON eventing.processed_events TO notifications"))
+        grants.apply(conn)
+    assert "permission denied" in refused(as_role("notifications"), "DELETE FROM eventing.processed_events")

@@ -80,11 +80,19 @@ class FakeOrderRepository:
                 return copy.deepcopy(order)
         return None
 
-    def list_for_customer(
-        self, customer_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    def list_recent(
+        self,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
     ) -> list[Order]:
         mine = sorted(
-            (o for o in self._orders.values() if o.customer_id == customer_id),
+            (
+                o
+                for o in self._orders.values()
+                if customer_id in (None, o.customer_id) and status in (None, o.status)
+            ),
             key=lambda o: (o.created_at, o.order_id),
             reverse=True,
         )
@@ -128,9 +136,6 @@ class FakeProcessed:
             return False
         self._seen.add((consumer, event_id))
         return True
-
-    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
-        self._seen.discard((consumer, event_id))
 
 
 class FakeUnitOfWork:

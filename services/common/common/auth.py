@@ -25,6 +25,11 @@ JWKS_CACHE_SECONDS = 24 * 3600  # refetched earlier when a token names an unknow
 # made-up kids cannot turn into a flood of requests to the issuer.
 UNKNOWN_KID_COOLDOWN_SECONDS = 30.0
 
+# One fetch of the key set waits at most this long (connect, then each read), well
+# inside the HTTP functions' 15 s timeout: an issuer that never answers costs the
+# request 5 s and a 503, not the invocation.
+JWKS_TIMEOUT_SECONDS = 5.0
+
 MAX_SUBJECT = 256  # the contract's customer ID
 MIN_EMAIL, MAX_EMAIL = 3, 320  # OrderCreated.customerEmail
 TOKEN_USES = frozenset({"id", "access"})
@@ -59,8 +64,12 @@ def _audience_matches(claims: dict[str, Any], audience: str) -> bool:
     return claims.get("client_id") == audience
 
 
-def _email(claims: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(email, None) when the token carries a usable, verified email; else (None, why)."""
+def _email(claims: dict[str, Any], verified_by_issuer: bool = False) -> tuple[str | None, str | None]:
+    """(email, None) when the token carries a usable, verified email; else (None, why).
+
+    Verified means ``email_verified`` true; a token without the claim only when the
+    issuer is configured as one that verifies every address (``verified_by_issuer``).
+    """
     email = claims.get("email")
     if email is None:
         return None, "the token carries no email"
@@ -68,11 +77,14 @@ def _email(claims: dict[str, Any]) -> tuple[str | None, str | None]:
         return None, f"the token's email must be {MIN_EMAIL} to {MAX_EMAIL} characters"
     if any(c.isspace() or ord(c) < 32 for c in email) or "@" not in email:
         return None, "the token's email is not an address"
-    if "email_verified" in claims:
-        verified = claims["email_verified"]
-        # Cognito puts a boolean; some federated issuers pass the string "true".
-        if verified is not True and not (isinstance(verified, str) and verified.lower() == "true"):
-            return None, "the token's email is not verified"
+    if "email_verified" not in claims:
+        if verified_by_issuer:
+            return email, None
+        return None, "the token's email is not verified (no email_verified claim)"
+    verified = claims["email_verified"]
+    # Cognito puts a boolean; some federated issuers pass the string "true".
+    if verified is not True and not (isinstance(verified, str) and verified.lower() == "true"):
+        return None, "the token's email is not verified"
     return email, None
 
 
@@ -89,11 +101,14 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         *,
-        admin_scope: str = "admin",
-        admin_group: str = "admin",
-        timeout: float = 5,
+        admin_scope: str | None = "admin",
+        admin_group: str | None = "admin",
+        emails_verified_by_issuer: bool = False,
+        timeout: float = JWKS_TIMEOUT_SECONDS,
         unknown_kid_cooldown: float = UNKNOWN_KID_COOLDOWN_SECONDS,
     ) -> None:
+        if not admin_scope and not admin_group:
+            raise ValueError("an admin scope or an admin group is required")
         self._jwks = PyJWKClient(
             jwks_url,
             cache_jwk_set=True,
@@ -103,8 +118,9 @@ class TokenVerifier:
         )
         self._issuer = issuer
         self._audience = audience
-        self._admin_scope = admin_scope
-        self._admin_group = admin_group
+        self._admin_scope = admin_scope or None
+        self._admin_group = admin_group or None
+        self._emails_verified_by_issuer = emails_verified_by_issuer
 
     def verify(self, token: str) -> Principal:
         try:
@@ -146,12 +162,13 @@ class TokenVerifier:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise InvalidToken("cognito:groups must be a list of strings")
         scopes, group_set = frozenset(scope.split()), frozenset(groups)
-        email, problem = _email(claims)
+        email, problem = _email(claims, self._emails_verified_by_issuer)
         return Principal(
             subject=subject,
             email=email,
             scopes=scopes,
             groups=group_set,
-            is_admin=self._admin_scope in scopes or self._admin_group in group_set,
+            is_admin=(self._admin_scope is not None and self._admin_scope in scopes)
+            or (self._admin_group is not None and self._admin_group in group_set),
             email_problem=problem,
         )

@@ -96,8 +96,14 @@ class Container:
         s = self.settings
         s.require("jwks_url", "jwt_issuer", "jwt_audience")
         assert s.jwks_url and s.jwt_issuer and s.jwt_audience
+        scope, group = s.admin_rule()
         return TokenVerifier(
-            s.jwks_url, s.jwt_issuer, s.jwt_audience, admin_scope=s.admin_scope, admin_group=s.admin_group
+            s.jwks_url,
+            s.jwt_issuer,
+            s.jwt_audience,
+            admin_scope=scope,
+            admin_group=group,
+            emails_verified_by_issuer=s.emails_verified_by_issuer,
         )
 
     def publish_committed(self, outbox_ids: Sequence[int], context: Any = None) -> None:

@@ -56,7 +56,9 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
     }
     connect_args: dict[str, Any] = {"startup_params": {"options": session_options(settings)}}
     if settings.database_url:
-        return ping_when_idle(create_engine(settings.database_url, connect_args=connect_args, **options))
+        return without_row_data(
+            ping_when_idle(create_engine(settings.database_url, connect_args=connect_args, **options))
+        )
 
     settings.require("db_host", "db_name", "db_user")
     url = URL.create(
@@ -82,7 +84,49 @@ def make_engine(settings: Settings, *, rds_client: Any = None) -> Engine:
             DBHostname=settings.db_host, Port=settings.db_port, DBUsername=settings.db_user
         )
 
-    return ping_when_idle(engine)
+    return without_row_data(ping_when_idle(engine))
+
+
+# The server's error fields that can quote a row or a value (pg8000 keeps each field
+# under its protocol letter): DETAIL ("Failing row contains (...)", "Key (email)=(...)"),
+# WHERE (the context, which may quote a statement's values).
+ROW_DATA_FIELDS = ("D", "W")
+
+
+def without_row_data(engine: Engine) -> Engine:
+    """Every database error of ``engine`` reduced to what names no customer's data: the
+    SQLSTATE, the message and the constraint, table and column names, never the DETAIL
+    or WHERE fields; a data exception's (class 22) message stops before the value it
+    quotes (``invalid input syntax for type uuid: "..."``).
+
+    Done once, as SQLAlchemy wraps the driver's error, so that nothing downstream (our
+    logs, Lambda's own report of an error a handler raised) can carry the row.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _reduce(context: Any) -> None:
+        driver_error = context.original_exception
+        fields = driver_error.args[0] if driver_error.args else None
+        if not isinstance(fields, dict):
+            return
+        before = dict(fields)
+        # In place: the driver raised this error from another that holds the same dict
+        # (pg8000's DB-API layer re-raises its protocol error), and both are in the chain.
+        for name in ROW_DATA_FIELDS:
+            fields.pop(name, None)
+        if str(fields.get("C", "")).startswith("22") and isinstance(fields.get("M"), str):
+            fields["M"] = fields["M"].split(":", 1)[0]
+        if fields == before:
+            return
+        wrapped = context.sqlalchemy_exception
+        if wrapped is not None and wrapped.args:
+            # SQLAlchemy's message quotes the driver's error as it was when wrapped.
+            wrapped.args = (
+                f"({type(driver_error).__module__}.{type(driver_error).__name__}) {driver_error}",
+                *wrapped.args[1:],
+            )
+
+    return engine
 
 
 def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> Engine:

@@ -9,7 +9,8 @@ maps onto Powertools' ``app.use([...])``; order, outermost first:
    and their responses), anything else a 500 with the request id and no detail,
    logged in full. Every response (errors included) gets ``X-Correlation-Id``; CORS
    comes from Powertools.
-2. ``authenticate``: a verified bearer token or 401.
+2. ``authenticate``: a verified bearer token or 401; 503 when the issuer's key set
+   cannot be fetched (our side's outage, worth a retry, not the caller's fault).
 3. ``parse_json_body``: 413 over 64 KiB, 400 when the body is not JSON.
 
 ``require_admin`` is a per-route middleware (403).
@@ -21,7 +22,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -29,20 +30,42 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from common.auth import InvalidToken, Principal, TokenVerifier
+from common.auth import InvalidToken, KeySetUnavailable, Principal, TokenVerifier
 from common.events import CamelModel
 from common.observability import logger
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from common.bootstrap import Container
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
-CORS = CORSConfig(
-    allow_origin="*",
-    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"],
-    expose_headers=["Location", "X-Correlation-Id"],
-    max_age=600,
-)
+CORS_HEADERS = {
+    "allow_headers": ["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"],
+    "expose_headers": ["Location", "X-Correlation-Id"],
+    "max_age": 600,
+}
+
+
+class ConfiguredCors(CORSConfig):
+    """Powertools' CORS with the origin of the settings (``CORS_ALLOW_ORIGIN``, the
+    template's ``CorsAllowOrigin``), read per request rather than when the module is
+    imported (tests and restored SnapStart copies see the container's settings)."""
+
+    def __init__(self, origin: Callable[[], str]) -> None:
+        super().__init__(**CORS_HEADERS)  # type: ignore[arg-type]
+        self._origin = origin
+
+    def _configured(self) -> CORSConfig:
+        return CORSConfig(allow_origin=self._origin(), **CORS_HEADERS)  # type: ignore[arg-type]
+
+    def allowed_origin(self, extracted_origin: str) -> str | None:
+        return self._configured().allowed_origin(extracted_origin)
+
+    def to_dict(self, origin: str | None) -> dict[str, str]:
+        return self._configured().to_dict(origin)
 
 
 class ErrorDetail(CamelModel):
@@ -180,6 +203,7 @@ def error_response(app: BaseRouter, error: ApiError) -> Response:
 
 def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     cid = correlation_id(app)
+    origin = app.context.get("cors_origin", "*")
     try:
         response = next_middleware(app)
     except ApiError as error:
@@ -205,15 +229,15 @@ def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
                 },
             )
             response = error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
-    _format(response, cid)
+    _format(response, cid, origin)
     return response
 
 
-def _format(response: Response, cid: str) -> None:
+def _format(response: Response, cid: str, origin: str) -> None:
     response.headers["X-Correlation-Id"] = cid
-    # Powertools adds the CORS headers when the request carries an Origin; the API
-    # allows any origin, so every response says so (curl and servers included).
-    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    # Powertools adds the CORS headers when the request carries an Origin it allows;
+    # every response names the allowed origin anyway (curl and servers included).
+    response.headers.setdefault("Access-Control-Allow-Origin", origin)
 
 
 def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[..., Response]:
@@ -230,6 +254,12 @@ def authenticate_with(get_verifier: Callable[[], TokenVerifier]) -> Callable[...
             # The reason is safe to log (never the token itself) and useful to callers.
             logger.info("token rejected", extra={"reason": str(exc)})
             raise ApiError(401, "UNAUTHORIZED", "the bearer token is not valid") from None
+        except KeySetUnavailable as exc:
+            # Transient: the issuer (or the way to it) is down; the client may retry.
+            logger.warning("token issuer's key set unavailable", extra={"reason": str(exc)})
+            raise ApiError(
+                503, "SERVICE_UNAVAILABLE", "tokens cannot be verified right now: try again later"
+            ) from None
         app.append_context(principal=who)
         logger.append_keys(customer_id=who.subject)
         return next_middleware(app)
@@ -268,10 +298,23 @@ def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     return next_middleware(app)
 
 
-def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResolver:
-    """An HTTP API (payload 2.0) resolver with the middleware chain installed."""
-    app = APIGatewayHttpResolver(cors=CORS)
-    app.use([handle_errors, authenticate_with(get_verifier), parse_json_body])
+def create_app(deps: Callable[[], Container]) -> APIGatewayHttpResolver:
+    """An HTTP API (payload 2.0) resolver with the middleware chain installed, its token
+    verifier and CORS origin from ``deps()`` (``common.bootstrap.container``).
+
+    Refuses to start (at import, the function's init) when no admin scope or group is
+    configured: every request would otherwise fail, or nobody be an admin, unnoticed.
+    """
+    # Read from the environment here, not through deps(): the container stays unbuilt
+    # (and overridable) until the first request.
+    Settings.from_env().admin_rule()
+
+    def remember_origin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        app.append_context(cors_origin=deps().settings.cors_allow_origin)
+        return next_middleware(app)
+
+    app = APIGatewayHttpResolver(cors=ConfiguredCors(lambda: deps().settings.cors_allow_origin))
+    app.use([remember_origin, handle_errors, authenticate_with(lambda: deps().verifier), parse_json_body])
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -294,7 +337,7 @@ def create_app(get_verifier: Callable[[], TokenVerifier]) -> APIGatewayHttpResol
                 ],
             )
         response = error_response(app, error)
-        _format(response, correlation_id(app))
+        _format(response, correlation_id(app), deps().settings.cors_allow_origin)
         return response
 
     return app

@@ -206,8 +206,6 @@ def _send_once(
     def claim() -> ClaimOutcome:
         with uow:
             on_claim()
-            # Processed mark first, then the claim: every invocation locks in this order.
-            uow.processed.mark(CONSUMER, event_id)
             outcome = uow.emails.claim(order_id, event_id, token, claim_ttl, kind)
             uow.commit()
         return outcome
@@ -228,7 +226,7 @@ def _send_once(
         message_id = sender.send(email)
     except Exception:
         logger.exception("email not sent; claim released for a retry", extra=extra)
-        transaction(lambda: _release(uow, order_id, kind, event_id, token))
+        transaction(lambda: _release(uow, order_id, kind, token))
         raise
 
     def mark_sent() -> None:
@@ -239,6 +237,9 @@ def _send_once(
                     "the claim was re-taken while this invocation sent the email",
                     extra={**extra, "message_id": message_id},
                 )
+            # The event is handled once its email is sent, not when claimed: a failed send
+            # leaves no mark to take back (the role may not delete marks).
+            uow.processed.mark(CONSUMER, event_id)
             uow.commit()
 
     transaction(mark_sent)
@@ -246,10 +247,7 @@ def _send_once(
     return ConfirmationResult(order_id, outcome, message_id)
 
 
-def _release(
-    uow: UnitOfWork, order_id: uuid.UUID, kind: EmailKind, event_id: uuid.UUID, token: uuid.UUID
-) -> None:
+def _release(uow: UnitOfWork, order_id: uuid.UUID, kind: EmailKind, token: uuid.UUID) -> None:
     with uow:
-        if uow.emails.release(order_id, token, kind):
-            uow.processed.unmark(CONSUMER, event_id)
+        uow.emails.release(order_id, token, kind)
         uow.commit()

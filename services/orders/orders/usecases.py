@@ -130,14 +130,17 @@ def get_order(order_id: uuid.UUID, customer_id: str | None, uow: UnitOfWork) -> 
 
 
 def list_orders(
-    customer_id: str,
+    customer_id: str | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
     uow: UnitOfWork,
+    *,
+    status: OrderStatus | None = None,
 ) -> tuple[list[Order], tuple[datetime, uuid.UUID] | None]:
-    """One page of the customer's orders, newest first, and where the next page starts."""
+    """One page of the customer's orders (``None``: every customer's, for an admin), only
+    those in ``status`` if given, newest first, and where the next page starts."""
     with uow:
-        page = uow.orders.list_for_customer(customer_id, limit + 1, after)
+        page = uow.orders.list_recent(customer_id, status, limit + 1, after)
     has_more = len(page) > limit
     page = page[:limit]
     cursor = (page[-1].created_at, page[-1].order_id) if has_more and page else None

@@ -29,7 +29,7 @@ snapstart.register()
 
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
 
-app = http.create_app(lambda: container().verifier)
+app = http.create_app(container)
 
 
 def _uow() -> InventoryUnitOfWork:

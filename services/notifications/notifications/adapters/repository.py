@@ -9,7 +9,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
-from common.outbox import processed_events
 from common.uow import SqlProcessedEvents, SqlUnitOfWork
 from notifications.adapters.tables import emails, recipients
 from notifications.domain.model import ClaimOutcome, EmailKind, EmailStatus
@@ -111,23 +110,12 @@ class SqlRecipients:
         ).scalar_one_or_none()
 
 
-class SqlReleasableProcessedEvents(SqlProcessedEvents):
-    """The processed-events record, plus taking a mark back when the effect was undone."""
-
-    def unmark(self, consumer: str, event_id: uuid.UUID) -> None:
-        self._connection.execute(
-            delete(processed_events).where(
-                processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
-            )
-        )
-
-
 class NotificationsUnitOfWork(SqlUnitOfWork):
     emails: SqlEmailClaims
     recipients: SqlRecipients
-    processed: SqlReleasableProcessedEvents
+    processed: SqlProcessedEvents
 
     def bind(self, connection: Connection) -> None:
         self.emails = SqlEmailClaims(connection)
         self.recipients = SqlRecipients(connection)
-        self.processed = SqlReleasableProcessedEvents(connection)
+        self.processed = SqlProcessedEvents(connection)

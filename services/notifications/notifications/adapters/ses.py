@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from notifications.domain.confirmation import ConfirmationEmail
+from notifications.domain.model import EmailNotSent
 
 
 class SesEmailSender:
@@ -26,7 +27,20 @@ class SesEmailSender:
         self._sender = sender
 
     def send(self, email: ConfirmationEmail) -> str:
-        response = self._client.send_email(
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._send(email)
+        except ClientError as exc:
+            # SES's message can name the address ("... failed the check: ada@example.com"):
+            # only the code and HTTP status go on, the original is not chained.
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise EmailNotSent(f"{error.get('Code') or 'Unknown'} (HTTP {status})") from None
+        return str(response["MessageId"])
+
+    def _send(self, email: ConfirmationEmail) -> Any:
+        return self._client.send_email(
             FromEmailAddress=self._sender,
             Destination={"ToAddresses": [email.to]},
             Content={
@@ -39,4 +53,3 @@ class SesEmailSender:
                 }
             },
         )
-        return str(response["MessageId"])

@@ -28,6 +28,15 @@ class RecipientUnknown(Exception):
         self.order_id = order_id
 
 
+class EmailNotSent(Exception):
+    """The email service refused or failed a send. Only its error code is kept: the
+    service's own message can name the recipient's address, which must not be logged."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the email was not sent: {reason}")
+        self.reason = reason
+
+
 class EmailStatus(StrEnum):
     CLAIMED = "CLAIMED"  # an invocation is sending it (or died trying: see claim_expires_at)
     SENT = "SENT"

@@ -146,18 +146,27 @@ class SqlOrderRepository:
         )
         return found[0] if found else None
 
-    def list_for_customer(
-        self, customer_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    def list_recent(
+        self,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
     ) -> list[Order]:
-        condition = orders.c.customer_id == customer_id
+        # Each combination has its index (orders_0001, orders_0003): customer, status, neither.
+        conditions = []
+        if customer_id is not None:
+            conditions.append(orders.c.customer_id == customer_id)
+        if status is not None:
+            conditions.append(orders.c.status == status.value)
         if after is not None:
-            condition = and_(condition, tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after))
-        return self._load(condition, limit=limit)
+            conditions.append(tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after))
+        return self._load(*conditions, limit=limit)
 
-    def _load(self, condition: Any, limit: int) -> list[Order]:
+    def _load(self, *conditions: Any, limit: int) -> list[Order]:
         rows = self._c.execute(
             select(orders)
-            .where(condition)
+            .where(*conditions)
             .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
             .limit(limit)
         ).all()

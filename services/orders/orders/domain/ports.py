@@ -32,10 +32,15 @@ class OrderRepository(Protocol):
 
     def get_by_idempotency_key(self, customer_id: str, key: str) -> Order | None: ...
 
-    def list_for_customer(
-        self, customer_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    def list_recent(
+        self,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
     ) -> list[Order]:
-        """Newest first; ``after`` is the (created_at, order_id) of the last one seen."""
+        """Newest first, the customer's (``None``: every customer's), in ``status`` if given;
+        ``after`` is the (created_at, order_id) of the last one seen."""
         ...
 
     def lock_state(self, order_id: uuid.UUID) -> OrderState | None:

@@ -21,7 +21,7 @@ from orders.handlers.routes import cancel, orders, products
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
 
-app = http.create_app(lambda: container().verifier)
+app = http.create_app(container)
 errors.register(app)
 ROUTES = (orders, cancel, products)
 for _module in ROUTES:

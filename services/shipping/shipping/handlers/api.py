@@ -20,7 +20,7 @@ from shipping.handlers.routes import shipments
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
 
-app = http.create_app(lambda: container().verifier)
+app = http.create_app(container)
 errors.register(app)
 app.include_router(shipments.router)
 

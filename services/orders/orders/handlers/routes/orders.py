@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from common import http
-from common.auth import Principal
+from common.auth import MAX_SUBJECT, Principal
 from common.bootstrap import container
 from common.http import ApiError, documented, error_doc, json_response
 from common.observability import logger, metrics
 from orders.domain.commands import PlaceOrder
-from orders.domain.model import OrderNotFound
+from orders.domain.model import OrderNotFound, OrderStatus
 from orders.handlers import paging
 from orders.handlers.routes.common import COMMON_ERRORS
 from orders.handlers.schemas import OrderOut, OrderPage, PlaceOrderRequest
@@ -118,10 +118,10 @@ def get_one(orderId: str):
 
 @router.get(
     "/orders",
-    summary="List your orders, newest first",
+    summary="List your orders, newest first (an admin: any customer's, filtered)",
     responses={
         200: documented(OrderPage, "A page of orders"),
-        422: error_doc("Invalid limit or cursor"),
+        422: error_doc("Invalid limit, cursor, status or customerId"),
         **COMMON_ERRORS,
     },
 )
@@ -129,10 +129,37 @@ def get_many():
     params = router.current_event.query_string_parameters or {}
     limit = paging.parse_limit(params.get("limit"))
     after = _decode_cursor(params.get("cursor"))
-    orders, next_after = run(lambda: list_orders(http.principal(router).subject, limit, after, uow()))
+    status = _status_filter(params.get("status"))
+    who = http.principal(router)
+    # A customer's listing is their own whatever customerId says; an admin's is anyone's.
+    customer = _customer_filter(params.get("customerId")) if who.is_admin else who.subject
+    orders, next_after = run(lambda: list_orders(customer, limit, after, uow(), status=status))
     cursor = paging.encode_cursor([next_after[0].isoformat(), str(next_after[1])]) if next_after else None
     page = OrderPage(orders=[OrderOut.of(o) for o in orders], next_cursor=cursor)
     return json_response(200, page.model_dump(mode="json", by_alias=True))
+
+
+def _status_filter(raw: str | None) -> OrderStatus | None:
+    if raw is None:
+        return None
+    try:
+        return OrderStatus(raw)
+    except ValueError:
+        raise _invalid("status", f"one of {', '.join(OrderStatus)}", "enum") from None
+
+
+def _customer_filter(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_SUBJECT or "\x00" in raw:
+        raise _invalid("customerId", f"a customer id of 1 to {MAX_SUBJECT} characters", "string_length")
+    return raw
+
+
+def _invalid(field: str, message: str, kind: str) -> ApiError:
+    return ApiError(
+        422, "VALIDATION_FAILED", f"{field} is invalid", [{"field": field, "message": message, "type": kind}]
+    )
 
 
 def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -152,4 +179,20 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
 
 
 REQUEST_BODIES = {("/orders", "post"): PlaceOrderRequest}
-QUERY_PARAMETERS = {("/orders", "get"): paging.QUERY_PARAMETERS}
+FILTERS: list[dict[str, object]] = [
+    {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "description": "only orders in this status",
+        "schema": {"type": "string", "enum": list(OrderStatus)},
+    },
+    {
+        "name": "customerId",
+        "in": "query",
+        "required": False,
+        "description": "an admin: only this customer's orders (a customer's listing is always their own)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT},
+    },
+]
+QUERY_PARAMETERS = {("/orders", "get"): [*paging.QUERY_PARAMETERS, *FILTERS]}
