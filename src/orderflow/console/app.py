@@ -20,6 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from importlib import resources
 from typing import Any
 
@@ -99,6 +100,17 @@ class Console:
             return self._json(exc.status, {"error": str(exc)})
         except OpsError as exc:
             return self._json(409, {"error": str(exc)})
+        except Exception as exc:  # the database or the emulator away: say so, in one line
+            from orderflow.errors import one_line
+
+            reason = f"the console could not read the suite: {one_line(exc)}"
+            if method == "POST" or "/api/" in path:
+                return self._json(503, {"error": reason})
+            inner = f"<h1>Unavailable</h1><p class=alert>{escape(reason)}</p>"
+            partial = "partial=1" in query.split("&")
+            return self._html(
+                503, inner if partial else pages.document("Unavailable", inner, refresh_ms=3000, nav="")
+            )
 
     def _check_host(self, headers: dict[str, str]) -> None:
         if headers.get("host") not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}"):

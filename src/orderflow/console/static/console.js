@@ -14,7 +14,7 @@ async function refresh() {
   url.searchParams.set("partial", "1");
   try {
     const answer = await fetch(url, { headers: { "X-Orderflow-Console": "1" }, cache: "no-store" });
-    if (!answer.ok) return;
+    if (!answer.ok && answer.status !== 503) return; // 503: the suite is away, and the page says so
     const html = await answer.text();
     if (html !== last && !busy) {
       const open = [...live.querySelectorAll("details[open]")].map((d) => d.closest("[data-message]")?.dataset.message);
