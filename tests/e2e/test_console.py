@@ -172,6 +172,11 @@ def test_an_orders_journey_is_drawn_as_it_moves_and_the_front_page_lists_it(
     until(browser, f"the open page to show {later}", lambda b: all(w in diagram_text(b) for w in later))
     assert browser.execute_script("return window.__sameDocument") == marker
     assert shot(browser, "order").stat().st_size > 10_000
+    # the same diagram as Mermaid, to copy from the page
+    pasted = mermaid.parse(
+        str(browser.find_element(By.CSS_SELECTOR, "#mermaid pre").get_attribute("textContent"))
+    )
+    assert ("shipping", "->>", "bus") in {(a, arrow, b) for a, arrow, b, _ in pasted.messages}
 
     browser.get(f"{suite.api}/console/")
     row = until(

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from orderflow.console.diagram import svg
-from orderflow.ops.sequence import clock, groups
+from orderflow.ops.sequence import clock, groups, mermaid
 
 STATUS_TONES = {
     "PENDING": "wait",
@@ -142,8 +142,10 @@ def order(order: dict[str, Any], steps: list[dict[str, Any]], note: str | None, 
             )
     out.append(
         "</tbody></table>"
-        f"<p class=quiet>The same in a terminal: <code>orderflow journey {oid}</code>"
-        " (<code>--format mermaid</code> for an issue or a pull request). Times are UTC.</p>"
+        f"<p class=quiet>The same in a terminal: <code>orderflow journey {oid}</code>. Times are UTC.</p>"
+        "<details id=mermaid><summary>As Mermaid, for an issue or a pull request"
+        f" (<code>orderflow journey {oid[:8]} --format mermaid</code>)</summary>"
+        f"<pre>{escape(mermaid(steps))}</pre></details>"
     )
     return "".join(out)
 

@@ -17,12 +17,17 @@ async function refresh() {
     if (!answer.ok && answer.status !== 503) return; // 503: the suite is away, and the page says so
     const html = await answer.text();
     if (html !== last && !busy) {
-      const open = [...live.querySelectorAll("details[open]")].map((d) => d.closest("[data-message]")?.dataset.message);
+      // What the reader opened stays open: a message's event, the Mermaid text.
+      const open = [...live.querySelectorAll("details[open]")].map((d) => {
+        if (d.id) return `#${CSS.escape(d.id)}`;
+        const row = d.closest("[data-message]");
+        return row ? `[data-message="${CSS.escape(row.dataset.message)}"] details` : null;
+      });
       live.innerHTML = html;
       last = html;
-      for (const id of open) {
-        const row = id && live.querySelector(`[data-message="${CSS.escape(id)}"] details`);
-        if (row) row.open = true;
+      for (const selector of open) {
+        const details = selector && live.querySelector(selector);
+        if (details) details.open = true;
       }
     }
   } catch (_) {
