@@ -61,6 +61,16 @@ def _age(at: datetime | None, now: datetime) -> str:
     return f"{s / 86400:.0f} d"
 
 
+def _money(total: Any, currency: Any) -> str:
+    """As the customer's email shows it (``1,234.50 USD``, ``1,200 JPY``): the one money type."""
+    from common.money import Money, MoneyError
+
+    try:
+        return Money.of(total, str(currency)).display()
+    except (MoneyError, TypeError, ValueError, ArithmeticError):
+        return f"{total} {currency}"  # a row the money rules refuse is still shown, as stored
+
+
 def _status(status: str | None) -> str:
     tone = STATUS_TONES.get(status or "", "wait")
     return f'<span class="badge {tone}">{escape(status or "-")}</span>'
@@ -106,7 +116,7 @@ def front(orders: list[dict[str, Any]], glance_html: str, now: datetime) -> str:
             f'<tr data-order="{oid}"><td><a href="/console/orders/{oid}" title="{oid}">'
             f"<code>{oid[:8]}</code></a>"
             f"</td><td>{escape(str(o['customer_id']))}</td><td>{_status(o['status'])}</td>"
-            f"<td class=num>{escape(str(o['total']))} {escape(str(o['currency']))}</td>"
+            f"<td class=num>{escape(_money(o['total'], o['currency']))}</td>"
             f'<td class=num title="{escape(placed.isoformat())}">{_age(placed, now)}</td></tr>'
         )
     body.append("</tbody></table>")
@@ -118,7 +128,7 @@ def order(order: dict[str, Any], steps: list[dict[str, Any]], note: str | None, 
     out = [
         f"<h1>Order <code>{oid}</code></h1>",
         f"<p class=facts>{_status(order['status'])} customer <b>{escape(str(order['customer_id']))}</b>"
-        f" · {escape(str(order['total']))} {escape(str(order['currency']))}"
+        f" · {escape(_money(order['total'], order['currency']))}"
         f" · placed {_age(order['created_at'], now)} ago · correlation <code>"
         f"{escape(str(order['correlation_id']))}</code></p>",
     ]
