@@ -136,7 +136,7 @@ def relay_drain(client: Any, url: str, rows: int) -> float:
 
     from common.bootstrap import call_bound_s
     from common.db import make_engine
-    from common.outbox import relay
+    from common.outbox.relay import relay
     from common.publisher import EventBridgePublisher
     from common.settings import Settings
 

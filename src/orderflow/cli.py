@@ -48,6 +48,26 @@ def _schemas(args: argparse.Namespace) -> int:
     from orderflow.paths import ROOT
     from orderflow.schemas import write
 
+    if args.breaking_since:
+        from orderflow.breaking import GateError, breaking_changes
+
+        try:
+            changes = breaking_changes(ROOT, args.breaking_since)
+        except GateError as exc:
+            print(f"orderflow schemas: cannot compare with {args.breaking_since}: {exc}", file=sys.stderr)
+            return 2
+        for change in changes:
+            print(f"breaking: {change}")
+        if changes:
+            print(
+                f"{len(changes)} breaking change(s) since {args.breaking_since}: within version 1.0 only "
+                "additions old readers ignore may ship (docs/events.md, Versioning)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"no breaking change since {args.breaking_since}")
+        if not args.check:
+            return 0
     stale = write(check=args.check)
     for path in stale:
         print(f"{'out of date' if args.check else 'wrote'}: {path.relative_to(ROOT)}")
@@ -218,6 +238,11 @@ def build_parser() -> Parser:
     )
     schemas = sub.add_parser("schemas", help="regenerate event JSON Schemas and the OpenAPI document")
     schemas.add_argument("--check", action="store_true", help="fail if a checked-in file is stale")
+    schemas.add_argument(
+        "--breaking-since",
+        metavar="REF",
+        help="only compare: fail if the checked-in documents break a counterpart deployed from git REF",
+    )
     schemas.set_defaults(run=_schemas)
     invoke = sub.add_parser(
         "invoke", help="run one function of template.yaml with an event file, as sam local invoke"
@@ -244,7 +269,8 @@ def build_parser() -> Parser:
     local.add_argument(
         "--retry-delay",
         type=float,
-        help="seconds before a failed event is retried (default: exponential from 1 s)",
+        help="seconds before a consumer's failed record is received again, for tests "
+        "(default: the function's own backoff, else the queue's visibility timeout)",
     )
     local.add_argument("--log-level", default="INFO", help="the functions' LOG_LEVEL")
     local.add_argument("--json-logs", action="store_true", help="JSON log lines, tagged with the function")

@@ -1,15 +1,12 @@
 """The local AWS: moto's server, with the bus, rules, queues and SES identity of
 template.yaml.
 
-Each consumer's ``EventBridgeRule`` (its pattern read from the template, never
-copied) targets an SQS queue that stands in for the function, with a redrive
-policy to the consumer's dead-letter queue once its attempts are spent.
-
-How many attempts: EventBridge hands an event to Lambda asynchronously, so the
-rule's ``RetryPolicy`` only covers deliveries Lambda refuses (throttling, which
-does not happen here). The function's own errors are retried by Lambda's
-asynchronous invocation, ``EventInvokeConfig.MaximumRetryAttempts`` (2 unless
-set), and then go to its on-failure destination. That is what we emulate.
+Each consumer's queue is created as the template declares it (its visibility timeout,
+and its redrive policy to the consumer's dead-letter queue after ``maxReceiveCount``
+receives), and each rule that targets the queue is put on the bus with its pattern
+read from the template, never copied. ``orderflow local`` then polls each queue as
+Lambda's event source mapping would (``local.Suite.poll``); moto's own redrive moves
+a message that was received ``maxReceiveCount`` times to the DLQ.
 
 moto's server runs in a process of its own (``python -m orderflow.emulator``, started
 and stopped by ``Emulator``): under load it is the busiest Python in the suite, and in
@@ -17,6 +14,10 @@ the orchestrator's process it shared one GIL with the HTTP API and the queue pol
 The child ends when its parent does, however the parent ends: it reads its stdin,
 whose write end only the parent holds, and stops at end of file (as the functions'
 processes do), so a SIGKILLed ``orderflow local`` leaves no emulator behind.
+
+moto runs as released but for three changes (``apply_pinned_moto_changes``), each
+applied only on the moto version it was measured with and listed with what it buys in
+bench/README.md; any other version of moto runs untouched.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import json
 import os
 import signal
 import socket
-import string
 import subprocess
 import sys
 import threading
@@ -38,24 +38,20 @@ from orderflow import template as tpl
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account: the queues' URLs and ARNs name it
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-LAMBDA_ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
-
-
-def function_retries(resource: dict[str, Any] | None) -> int:
-    """Lambda's retries of a failed asynchronous invocation of this function resource."""
-    config = ((resource or {}).get("Properties") or {}).get("EventInvokeConfig") or {}
-    value = config.get("MaximumRetryAttempts", LAMBDA_ASYNC_RETRIES)
-    return int(value) if isinstance(value, int | str) else LAMBDA_ASYNC_RETRIES
 
 
 @dataclass(frozen=True)
 class ConsumerQueue:
+    """A consumer's queue as created here, with what its event source mapping needs."""
+
     function_id: str
-    rule: str
-    pattern: dict[str, Any]
-    max_retries: int
+    rules: tuple[str, ...]  # the names of the rules that fill it
     queue_url: str
-    dlq_url: str
+    queue_arn: str
+    dlq_url: str | None
+    batch_size: int = 10
+    batching_window_s: int = 0
+    max_receive_count: int | None = None
 
 
 class EmulatorError(RuntimeError):
@@ -130,17 +126,10 @@ class Emulator:
         )
 
     def provision(
-        self,
-        bus: str,
-        sender_email: str,
-        functions: dict[str, tpl.Function],
-        resources: dict[str, Any] | None = None,
-        visibility_s: int = 60,
+        self, bus: str, sender_email: str, functions: dict[str, tpl.Function]
     ) -> list[ConsumerQueue]:
-        """Create (or find again) the bus, one queue + DLQ + rule per consumer, the sender.
-
-        ``resources``: the template's, for each function's ``EventInvokeConfig``.
-        """
+        """Create (or find again) the bus and its archive, each consumer's queue and DLQ
+        with the rules that fill it, and the SES sender."""
         events, sqs = self.client("events"), self.client("sqs")
         if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=bus)
@@ -150,258 +139,144 @@ class Emulator:
             events.create_archive(ArchiveName=bus, EventSourceArn=bus_arn, RetentionDays=30)
         consumers = []
         for fn in functions.values():
-            for name, spec in fn.events.items():
-                if spec.get("Type") != "EventBridgeRule":
-                    continue
-                props = spec["Properties"]
-                retries = function_retries((resources or {}).get(fn.logical_id))
-                rule = f"{fn.logical_id}-{name}"
-                dlq = sqs.create_queue(QueueName=f"{fn.logical_id}-dlq")["QueueUrl"]
-                dlq_arn = _arn(sqs, dlq)
-                queue = sqs.create_queue(
-                    QueueName=f"{fn.logical_id}-queue",
-                    Attributes={
-                        "VisibilityTimeout": str(visibility_s),
-                        # the first attempt + Lambda's retries, then the DLQ
-                        "RedrivePolicy": json.dumps(
-                            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(retries + 1)}
-                        ),
-                    },
-                )["QueueUrl"]
-                events.put_rule(
-                    Name=rule,
-                    EventBusName=bus,
-                    EventPattern=json.dumps(props["Pattern"]),
-                    State="ENABLED",
+            for source in fn.queues:
+                attributes = {"VisibilityTimeout": str(source.visibility_timeout_s)}
+                dlq = None
+                if source.dlq_id and source.max_receive_count:
+                    dlq = sqs.create_queue(QueueName=f"{fn.logical_id}-dlq")["QueueUrl"]
+                    attributes["RedrivePolicy"] = json.dumps(
+                        {"deadLetterTargetArn": _arn(sqs, dlq), "maxReceiveCount": source.max_receive_count}
+                    )
+                queue = sqs.create_queue(QueueName=f"{fn.logical_id}-queue", Attributes=attributes)[
+                    "QueueUrl"
+                ]
+                queue_arn = _arn(sqs, queue)
+                for rule in source.rules:
+                    events.put_rule(
+                        Name=rule.name,
+                        EventBusName=bus,
+                        EventPattern=json.dumps(rule.pattern),
+                        State="ENABLED",
+                    )
+                    events.put_targets(
+                        Rule=rule.name, EventBusName=bus, Targets=[{"Id": source.queue_id, "Arn": queue_arn}]
+                    )
+                consumers.append(
+                    ConsumerQueue(
+                        function_id=fn.logical_id,
+                        rules=tuple(rule.name for rule in source.rules),
+                        queue_url=queue,
+                        queue_arn=queue_arn,
+                        dlq_url=dlq,
+                        batch_size=source.batch_size,
+                        batching_window_s=source.batching_window_s,
+                        max_receive_count=source.max_receive_count,
+                    )
                 )
-                events.put_targets(
-                    Rule=rule, EventBusName=bus, Targets=[{"Id": "consumer", "Arn": _arn(sqs, queue)}]
-                )
-                consumers.append(ConsumerQueue(fn.logical_id, rule, props["Pattern"], retries, queue, dlq))
         ses = self.client("ses")
         ses.verify_email_identity(EmailAddress=sender_email)
         return consumers
 
 
-def _spare_moto_repeated_work() -> None:
-    """Costs of moto's server that are not the suite's (``bench/local.py --profile``,
-    ``AwsEmulator.prof``), each the same answer computed again per event or request:
+# The changes to stock moto the emulator keeps, each only on the moto it was measured
+# with (any other version runs as it is), each listed with what it buys in
+# bench/README.md ("Stock moto"). ``ORDERFLOW_STOCK_MOTO=1`` turns them all off, or
+# ``=name,name`` those named, to measure them.
+PINNED_MOTO = "5.2.5"
 
-    * every event delivered to a target goes through moto's input template, which
-      parses eight JSONPath expressions, and ``jsonpath_ng.ext.parse`` builds a yacc
-      parser per call (0.5 ms): ~20 ms of CPU per order. The expressions never
-      change and a parsed one is immutable: parse each once.
-    * every request lists moto's package folder (~200 ``isdir``) to route by host:
-      the folder does not change while it runs, so list it once.
-    * every message received checks its queue's retention period through
-      ``get_queue_attributes``, which builds all of the queue's attributes (message
-      counts over the whole queue included): a third of the emulator's CPU under load.
-      The period is one field of the queue: read it.
-    * ``camelcase_to_underscores`` (per attribute, per action) and the response class's
-      method names (``inspect.getmembers``, per request) are pure functions of
-      constant names: each computed once.
-    * a receipt handle is 185 letters drawn one ``random.choice`` at a time, and every
-      response's request id 52: drawn as random bytes of the same (seedable) generator,
-      each mapped to a letter.
-    * SQS asks each message whether it is visible or delayed by computing "now" through
-      datetime arithmetic (``unix_time``), per message per scan, and scans the whole
-      queue (in-flight messages included) on every receive: "now" is ``time.time()``.
-    * every message sent (each event a rule delivers) reads one attribute of its queue,
-      ``ContentBasedDeduplication``, through ``Queue.attributes``, which counts the
-      queue's messages three times over: while sending, that one attribute is built.
-    * every event a rule delivers goes through moto's input template: with no input
-      paths of the target's own (ours have none, nor has the archive's rule) each of the
-      eight default paths is a top-level key, so it is read from the event instead of
-      searched with JSONPath, and only placeholders the template holds are rendered.
-    * every request finds its service by matching its host name against every
-      backend's URL patterns (a few hundred regular expressions, under a lock that
-      all request threads share): the answer depends on the host name only, and a
-      suite's requests have a handful of them: matched once per name.
-    * deleting a message scans the queue twice, building every message's list of
-      receipt handles, old ones included: a handle is 185 random letters, so the
-      message whose current handle it is is the one; found in one plain pass
-      (moto's own scan for an older handle, or an unknown one).
-    * ``put_events`` deep-copies a constant message skeleton for every rule of the bus
-      and then sets every field but ``version``: a shallow copy with fresh containers
-      is the same dictionary.
+
+def apply_pinned_moto_changes() -> list[str]:
+    """Apply the changes below on moto ``PINNED_MOTO``; returns the names applied."""
+    from importlib.metadata import version
+
+    off = os.environ.get("ORDERFLOW_STOCK_MOTO", "")
+    if off == "1" or version("moto") != PINNED_MOTO:
+        return []
+    changes = {
+        "memoize_jsonpath_parse": memoize_jsonpath_parse,
+        "retention_without_counting": retention_without_counting,
+        "send_without_counting": send_without_counting,
+    }
+    skipped = set(off.split(","))
+    applied = [name for name, change in changes.items() if name not in skipped]
+    for name in applied:
+        changes[name]()
+    return applied
+
+
+def memoize_jsonpath_parse() -> None:
+    """Parse each JSONPath expression once instead of once per event delivered.
+
+    moto renders every event a rule delivers (the bus archive's rule included) through
+    its input template, which calls ``jsonpath_ng.ext.parse`` on eight constant
+    expressions per target, and that builds a yacc parser on every call: more than
+    half of the emulator's CPU under load, for the same eight answers. A parsed
+    expression is immutable, so the memoized one is the same answer.
     """
     import functools
-    import sys
 
     from jsonpath_ng import ext
-    from moto import backends
-    from moto.core import utils
-    from moto.events import models as events_models
-    from moto.events import utils as events_utils
-    from moto.moto_api._internal import mock_random
-    from moto.moto_server import werkzeug_app
-    from moto.sqs import models as sqs_models
 
     if not hasattr(ext.parse, "cache_info"):
-        ext.parse = functools.lru_cache(maxsize=256)(ext.parse)
-    if not hasattr(backends.list_of_moto_modules, "cache_info"):
-        backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(
-            functools.partial(tuple, backends.list_of_moto_modules())
-        )
-    dispatcher = werkzeug_app.DomainDispatcherApplication
-    if not hasattr(dispatcher.get_backend_for_host, "cache_info"):
-        dispatcher.get_backend_for_host = functools.lru_cache(maxsize=256)(  # type: ignore[method-assign]
-            dispatcher.get_backend_for_host
-        )
-    if not hasattr(utils.camelcase_to_underscores, "cache_info"):
-        original_case, original_names = utils.camelcase_to_underscores, utils.method_names_from_class
-        cached_case = functools.lru_cache(maxsize=4096)(original_case)
-        cached_names = functools.lru_cache(maxsize=1024)(lambda cls: tuple(original_names(cls)))
-        # Modules import them by name, so each module already loaded gets the cached one
-        # too; those moto loads later (a service's backend on its first request) import
-        # it from ``moto.core.utils``, patched first.
-        for module in [utils, *(m for n, m in list(sys.modules.items()) if n.startswith("moto."))]:
-            if getattr(module, "camelcase_to_underscores", None) is original_case:
-                setattr(module, "camelcase_to_underscores", cached_case)  # noqa: B010 - any module
-            if getattr(module, "method_names_from_class", None) is original_names:
-                setattr(module, "method_names_from_class", cached_names)  # noqa: B010 - any module
+        ext.parse = functools.lru_cache(maxsize=64)(ext.parse)
+
+
+def retention_without_counting() -> None:
+    """Check a received message's retention period without counting the queue.
+
+    moto checks each message it hands out against its queue's retention period through
+    ``get_queue_attributes``, which builds every attribute of the queue three times,
+    message counts included: O(queue length) per message received, so a consumer
+    falling behind makes every receive slower. The period is one field of the queue.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs import models
 
     def retention_kept(self: Any, queue_name: str, message: Any) -> bool:
         queue = self.get_queue(queue_name)
-        return bool(queue.message_retention_period + message.sent_timestamp / 1000 > utils.unix_time())
+        return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time())
 
-    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
-
-    def letters(alphabet: str, k: int) -> str:
-        # k random bytes of the same generator, each mapped to a letter (C speed): the
-        # ids only need to be unique and random, not uniform to the last bit.
-        table = _byte_tables.get(alphabet)
-        if table is None:
-            table = _byte_tables[alphabet] = bytes(ord(alphabet[i % len(alphabet)]) for i in range(256))
-        return mock_random.randbytes(k).translate(table).decode()
-
-    def receipt_handle() -> str:
-        return letters(string.ascii_lowercase, 185)
-
-    sqs_models.generate_receipt_handle = receipt_handle
-
-    if not getattr(type(mock_random).get_random_string, "orderflow", False):
-
-        def random_string(
-            self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
-        ) -> str:
-            drawn = letters(string.ascii_letters + (string.digits if include_digits else ""), length)
-            return drawn.lower() if lower_case else drawn
-
-        random_string.orderflow = True  # type: ignore[attr-defined]
-        type(mock_random).get_random_string = random_string  # type: ignore[method-assign]
-
-    # time.time() is what unix_time() computes when given no datetime.
-    original_unix_time = utils.unix_time
-
-    def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else original_unix_time(dt)
-
-    def unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else original_unix_time(dt) * 1000.0
-
-    for module in (sqs_models, events_models):
-        module.unix_time = unix_time  # type: ignore[attr-defined]
-        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
-
-    if not hasattr(sqs_models.Queue, "orderflow_full_attributes"):
-        sending = threading.local()
-        full_attributes: Any = sqs_models.Queue.attributes
-
-        def attributes(self: Any) -> dict[str, Any]:
-            if not getattr(sending, "active", False):
-                return full_attributes.fget(self)  # type: ignore[no-any-return]
-            if not self.fifo_queue:  # not among a standard queue's attributes
-                return {}
-            value = self.content_based_deduplication
-            return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
-
-        send_message = sqs_models.SQSBackend.send_message
-
-        @functools.wraps(send_message)
-        def send_reading_one_attribute(self: Any, *args: Any, **kwargs: Any) -> Any:
-            sending.active = True
-            try:
-                return send_message(self, *args, **kwargs)
-            finally:
-                sending.active = False
-
-        sqs_models.Queue.orderflow_full_attributes = full_attributes  # type: ignore[attr-defined]
-        sqs_models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
-        sqs_models.SQSBackend.send_message = send_reading_one_attribute  # type: ignore[method-assign]
-
-    skeleton: Any = events_models._BASE_EVENT_MESSAGE
-    plain = all(isinstance(v, str) or (isinstance(v, list | dict) and not v) for v in skeleton.values())
-    if plain and not isinstance(events_models.copy, _SkeletonCopy):
-        events_models.copy = _SkeletonCopy(skeleton)  # type: ignore[assignment]
-
-    delete_message = sqs_models.Queue.delete_message
-    if not getattr(delete_message, "orderflow", False):
-
-        def delete_by_current_handle(self: Any, receipt_handle: str) -> None:
-            if receipt_handle in self.deleted_messages:
-                return
-            messages = self._messages
-            index = next((i for i, m in enumerate(messages) if m.receipt_handle == receipt_handle), None)
-            if index is None:  # an older handle of a message, or none: moto's own way
-                return delete_message(self, receipt_handle)  # type: ignore[no-any-return]
-            message = messages[index]
-            self.pending_messages.discard(message)
-            self.deleted_messages.update(message.all_receipt_handles)
-            self._messages = messages[:index] + messages[index + 1 :]  # a new list, as moto's
-            return None
-
-        delete_by_current_handle.orderflow = True  # type: ignore[attr-defined]
-        sqs_models.Queue.delete_message = delete_by_current_handle  # type: ignore[method-assign]
-
-    template_parse = events_utils.EventTemplateParser.parse
-    default_paths = events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP
-    top_level = all(path == f"$.{name}" for name, path in default_paths.items())
-    if top_level and not getattr(template_parse, "orderflow", False):
-        stringify = events_utils.EventTemplateParser._stringify
-
-        def parse(input_template: Any, input_paths_map: Any, event: Any) -> Any:
-            if input_paths_map:
-                return template_parse(input_template, input_paths_map, event)
-            template = input_template or events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
-            for name in default_paths:
-                # "$.<name>" finds event[name] when the event has it, nothing otherwise; in
-                # moto's order, as a value put in may hold a later placeholder's text.
-                if f"<{name}>" in template and name in event:
-                    result = stringify(event[name])
-                    if result:
-                        template = template.replace(f"<{name}>", result)
-            for name, value in (
-                ("aws.events.event.json", event),
-                ("aws.events.event.ingestion-time", event["ingestion-time"]),
-            ):
-                if f"<{name}>" in template:
-                    template = template.replace(f"<{name}>", stringify(value))
-            return json.loads(template)
-
-        parse.orderflow = True  # type: ignore[attr-defined]
-        events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
+    models.SQSBackend.is_message_valid_based_on_retention_period = retention_kept  # type: ignore[method-assign]
 
 
-_byte_tables: dict[str, bytes] = {}
+def send_without_counting() -> None:
+    """Read ``ContentBasedDeduplication`` on a send without counting the queue.
 
+    Every message sent (each event a rule delivers) reads that one attribute through
+    ``Queue.attributes``, which builds them all, message counts included: O(queue
+    length) per event delivered. While a send runs, the property builds that one
+    attribute only (a standard queue has none, as moto's full build would say).
+    """
+    import functools
 
-class _SkeletonCopy:
-    """``moto.events.models``' ``copy`` module, with ``deepcopy`` of the one constant
-    skeleton (strings, an empty list, an empty dict) done as a shallow copy with
-    new containers; anything else goes to ``copy.deepcopy``."""
+    from moto.sqs import models
 
-    def __init__(self, skeleton: dict[str, Any]) -> None:
-        import copy
+    if hasattr(models.Queue, "orderflow_full_attributes"):
+        return
+    sending = threading.local()
+    full_attributes: Any = models.Queue.attributes
 
-        self._skeleton = skeleton
-        self._copy = copy
-        self.copy = copy.copy
+    def attributes(self: Any) -> dict[str, Any]:
+        if not getattr(sending, "active", False):
+            return full_attributes.fget(self)  # type: ignore[no-any-return]
+        if not self.fifo_queue:
+            return {}
+        value = self.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
 
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        if value is self._skeleton:
-            return {k: (type(v)() if isinstance(v, list | dict) else v) for k, v in value.items()}
-        return self._copy.deepcopy(value, memo)
+    send_message = models.SQSBackend.send_message
+
+    @functools.wraps(send_message)
+    def send_reading_one_attribute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return send_message(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    models.Queue.orderflow_full_attributes = full_attributes  # type: ignore[attr-defined]
+    models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    models.SQSBackend.send_message = send_reading_one_attribute  # type: ignore[method-assign]
 
 
 def _listening(host: str, port: int) -> bool:
@@ -419,13 +294,14 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
 
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
+        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server
 
     # moto's server logs every request through werkzeug: the functions log what matters.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    _spare_moto_repeated_work()
+    apply_pinned_moto_changes()
     done = threading.Event()
 
     def on_signal(signum: int, _: Any) -> None:
@@ -441,14 +317,15 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
 
     if watch_stdin:
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-    # Bound here, not in the serving thread (as ThreadedMotoServer does): a taken port
-    # ends this process at once with the reason, instead of a server that never answers.
+    # moto's server as ThreadedMotoServer builds it, but bound here, not in the serving
+    # thread: a taken port ends this process at once with the reason, instead of a
+    # server that never answers.
     app: Any = DomainDispatcherApplication(create_backend_app)
     profile_dir = os.environ.get("ORDERFLOW_PROFILE")
     profiles: list[Any] = []
     if profile_dir:
         app = _profiled(app, profiles)
-    server = make_server(host, port, app, threaded=True, request_handler=_keep_alive_handler())
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     serving.start()
     while not done.wait(0.5):
@@ -459,67 +336,6 @@ def serve(host: str, port: int, watch_stdin: bool = False) -> None:
         import pstats
 
         pstats.Stats(*profiles).dump_stats(os.path.join(profile_dir, "AwsEmulator.prof"))
-
-
-def _keep_alive_handler() -> Any:
-    """moto's request handler, keeping HTTP/1.1 connections open between requests.
-
-    werkzeug's development server closes every connection after one response, so
-    each AWS call cost a TCP connection on both sides and a thread in this process
-    (botocore logs "Resetting dropped connection" before almost every request). It
-    closes them because it cannot tell where an unread request body ends; here the
-    body is read in full before the application runs, so the next request on the
-    connection starts exactly after it.
-    """
-    import io
-
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug import serving
-
-    class _NeverReadable:
-        """werkzeug drains what is left to read after each response, assuming the
-        connection then closes; with keep-alive that would swallow the next request,
-        and the body was read in full already, so there is never anything to drain."""
-
-        EVENT_READ = serving.selectors.EVENT_READ
-
-        class DefaultSelector:
-            def register(self, *_: Any) -> None:
-                pass
-
-            def select(self, timeout: float | None = None) -> list[Any]:
-                return []
-
-            def close(self) -> None:
-                pass
-
-    serving.selectors = _NeverReadable  # type: ignore[assignment]
-
-    class KeepAliveRequestHandler(MotoRequestHandler):
-        # The headers and the body go out in two writes: with Nagle's algorithm the
-        # second waits for the client's delayed ACK (40 ms) on a kept-alive connection.
-        disable_nagle_algorithm = True
-
-        def make_environ(self) -> dict[str, Any]:
-            environ = super().make_environ()
-            length = environ.get("CONTENT_LENGTH")
-            if environ.get("wsgi.input_terminated") or not length:
-                # Chunked, or no body: werkzeug's own input; a body without a length
-                # (HTTP/1.0 style, read to the end) cannot be followed by a request.
-                if not environ.get("wsgi.input_terminated") and self.command not in ("GET", "HEAD"):
-                    self.close_connection = True
-                return environ
-            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
-            return environ
-
-        def send_header(self, keyword: str, value: str) -> None:
-            # werkzeug sends "Connection: close" on every response: only pass it on
-            # when this connection must really end.
-            if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
-                return
-            super().send_header(keyword, value)
-
-    return KeepAliveRequestHandler
 
 
 def _profiled(app: Any, profiles: list[Any]) -> Any:

@@ -49,7 +49,7 @@ ROLES: tuple[ServiceRole, ...] = (
         None,
         None,
         None,
-        # It prunes processed-event marks past their retention (common.outbox.prune).
+        # It prunes processed-event marks past their retention (common.outbox.admin.prune).
         processed_events=("SELECT", "DELETE"),
         outbox=("SELECT", "UPDATE", "DELETE"),
         every_source=True,

@@ -3,21 +3,26 @@
 * PostgreSQL: ``DATABASE_URL``, else an embedded server whose data stays in
   ``.orderflow/pgdata``; migrations applied at start.
 * AWS: moto's server on ``--aws-port``, in a process of its own (``emulator``), with
-  the bus, one SQS-backed rule per consumer built from template.yaml's own patterns,
-  DLQs, the SES sender.
+  the bus, each consumer's queue (and its DLQ) and the rule that fills it, all read
+  from template.yaml, and the SES sender.
 * Functions: every function of template.yaml in a process of its own (one warm
   container each, so one database connection each), reached through
   ``AWS_ENDPOINT_URL`` so that their boto3 code is the code that runs in AWS.
-* Consumers: a poller per queue invokes its function as Lambda would, deletes the
-  message on success, leaves it for a retry with backoff on failure; after the
-  rule's retry count SQS's redrive policy moves it to the dead-letter queue.
+* Consumers: a poller per queue, as Lambda's event source mapping: it receives a batch
+  (the template's batch size and batching window), invokes the function with it as an
+  SQS event, and deletes the records the function did not report in
+  ``batchItemFailures``. A failed record comes back when its visibility timeout ends
+  (the function's own backoff, else the queue's), and once it was received
+  ``maxReceiveCount`` times, moto's redrive moves it to the dead-letter queue.
 * The outbox relay on its schedule, and the HTTP API on loopback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -42,6 +47,7 @@ SENDER = "orders@orderflow.local"
 ACCOUNT = "000000000000"
 RELAY_FUNCTION = "OutboxRelayFunction"
 MAX_DELETE_BATCH = 10  # SQS's DeleteMessageBatch limit
+LONG_POLL_S = 1  # short enough for the pollers to see a stop within a second
 DELETE_LINGER_S = 0.5
 
 
@@ -57,7 +63,9 @@ class Options:
     template: Path = tpl.TEMPLATE
     database_url: str | None = None
     relay_every_s: float | None = None  # default: the template's schedule
-    retry_delay_s: float | None = None  # default: exponential from 1 s, capped at 20 s
+    # A failed record's visibility timeout after its invocation, for tests: None leaves
+    # what the function set (its backoff) or the queue's visibility timeout.
+    retry_delay_s: float | None = None
     log_level: str = "INFO"
     json_logs: bool = False
 
@@ -202,6 +210,70 @@ def database(options: Options, log: LogSink) -> Iterator[str]:
             server.cleanup()  # cleanup_mode "stop": stops the server, keeps the data
 
 
+def sqs_record(consumer: emulator.ConsumerQueue, message: dict[str, Any]) -> dict[str, Any]:
+    """One received message as a record of Lambda's SQS event."""
+    body = message["Body"]
+    try:
+        event = json.loads(body)
+    except ValueError:
+        event = None
+    if isinstance(event, dict) and "detail-type" in event and "account" not in event:
+        # EventBridge always sends the account; moto does not.
+        body = json.dumps({**event, "account": ACCOUNT})
+    attributes = {
+        name: message.get("Attributes", {})[name]
+        for name in (
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "SenderId",
+            "ApproximateFirstReceiveTimestamp",
+        )
+        if name in message.get("Attributes", {})
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": attributes,
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType"),
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum, not security
+        "eventSource": "aws:sqs",
+        "eventSourceARN": consumer.queue_arn,
+        "awsRegion": emulator.REGION,
+    }
+
+
+def failed_records(result: Any, ids: list[str]) -> tuple[set[str], str]:
+    """The message ids a batch's response reports failed, and why, as Lambda reads a
+    ``ReportBatchItemFailures`` response: none for a null or empty answer or list; the
+    whole batch when an item's identifier is missing, empty or not in the batch."""
+    if result is None or result == {}:
+        return set(), ""
+    if not isinstance(result, dict):
+        return set(ids), "the function's response is not a batch response: the whole batch failed"
+    items = result.get("batchItemFailures")
+    if items is None or items == []:
+        return set(), ""
+    if not isinstance(items, list):
+        return set(ids), "batchItemFailures is not a list: the whole batch failed"
+    failed = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in ids:
+            return set(ids), f"batchItemFailures names {identifier!r}, not a record of the batch: all failed"
+        failed.add(identifier)
+    return failed, "reported in batchItemFailures"
+
+
 @dataclass
 class Suite:
     options: Options
@@ -247,50 +319,107 @@ class Suite:
             )
 
     def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
-        """Deliver one consumer's queue to its function, as the rule's target would.
+        """Hand one consumer's queue to its function, as Lambda's event source mapping
+        does, until the suite stops: one batch at a time (the function has one
+        container here, so one invocation at a time).
 
-        Delivered messages are deleted ten at a time, or once the oldest has waited
-        ``DELETE_LINGER_S``, or when a receive finds the queue empty: a consumer that
-        keeps up receives one message at a time, and a delete per receive was half of
-        the pollers' requests. A message not yet deleted is in flight (60 s) and
-        comes back only if the suite dies meanwhile; consumers are idempotent.
+        Handled messages are deleted ten at a time, or once the oldest has waited
+        ``DELETE_LINGER_S``, or when a receive finds the queue empty: at a trickle each
+        batch holds one event, and a delete per batch was a third of the pollers'
+        requests to the emulator. A message not yet deleted stays in flight (the
+        queue's visibility timeout) and comes back only if the suite dies meanwhile;
+        consumers are idempotent.
         """
-        done: list[dict[str, Any]] = []
+        handled: list[dict[str, Any]] = []
         oldest = 0.0
         try:
             while not self.stop_event.is_set():
                 try:
-                    batch = sqs.receive_message(
-                        QueueUrl=consumer.queue_url,
-                        MaxNumberOfMessages=10,
-                        WaitTimeSeconds=1,
-                        AttributeNames=["ApproximateReceiveCount"],
-                    )
+                    messages = self._receive_batch(consumer, sqs)
                 except Exception as exc:  # the emulator stopping, most likely
                     if not self.stop_event.is_set():
                         self.log.system(f"{consumer.function_id}: receive failed: {exc}")
                         time.sleep(1)
                     continue
-                messages = batch.get("Messages", [])
-                for message in messages:
-                    if self.stop_event.is_set():
-                        return
-                    if self._deliver(consumer, sqs, message):
-                        oldest = oldest if done else time.monotonic()
-                        done.append(message)
-                    if len(done) == MAX_DELETE_BATCH:
-                        self._delete(consumer, sqs, done)
-                        done = []
-                if done and (not messages or time.monotonic() - oldest >= DELETE_LINGER_S):
-                    self._delete(consumer, sqs, done)
-                    done = []
+                if messages and not self.stop_event.is_set():
+                    oldest = oldest if handled else time.monotonic()
+                    handled += self._deliver(consumer, sqs, messages)
+                while len(handled) >= MAX_DELETE_BATCH:
+                    self._delete(consumer, sqs, handled[:MAX_DELETE_BATCH])
+                    handled = handled[MAX_DELETE_BATCH:]
+                if handled and (not messages or time.monotonic() - oldest >= DELETE_LINGER_S):
+                    self._delete(consumer, sqs, handled)
+                    handled = []
         finally:
-            self._delete(consumer, sqs, done)
+            for start in range(0, len(handled), MAX_DELETE_BATCH):
+                self._delete(consumer, sqs, handled[start : start + MAX_DELETE_BATCH])
+
+    def _receive_batch(self, consumer: emulator.ConsumerQueue, sqs: Any) -> list[dict[str, Any]]:
+        """Up to the batch size of messages: what one long poll finds, and, with a
+        batching window, what more arrives until the batch is full or the window ends."""
+        messages: list[dict[str, Any]] = []
+        window_ends: float | None = None
+        while len(messages) < consumer.batch_size and not self.stop_event.is_set():
+            wait = LONG_POLL_S
+            if window_ends is not None:
+                left = window_ends - time.monotonic()
+                if left <= 0:
+                    break
+                wait = min(LONG_POLL_S, math.ceil(left))
+            got = sqs.receive_message(
+                QueueUrl=consumer.queue_url,
+                MaxNumberOfMessages=consumer.batch_size - len(messages),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += got
+            if not consumer.batching_window_s:
+                if messages:
+                    break
+            elif messages and window_ends is None:
+                window_ends = time.monotonic() + consumer.batching_window_s
+        return messages
+
+    def _deliver(
+        self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Invoke the function with one batch and log what failed; returns the messages it
+        handled (to be deleted)."""
+        records = [sqs_record(consumer, m) for m in messages]
+        ids = [r["messageId"] for r in records]
+        try:
+            result = self.invoke(consumer.function_id, {"Records": records})
+        except InvokeError as exc:
+            failed, why = set(ids), str(exc)
+        else:
+            failed, why = failed_records(result, ids)
+        if failed:
+            self._log_failures(consumer, [r for r in records if r["messageId"] in failed], why)
+        if failed and self.options.retry_delay_s is not None:
+            self._retry_after(consumer, sqs, [m for m in messages if m["MessageId"] in failed])
+        return [m for m in messages if m["MessageId"] not in failed]
+
+    def _log_failures(
+        self, consumer: emulator.ConsumerQueue, records: list[dict[str, Any]], why: str
+    ) -> None:
+        for record in records:
+            receives = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+            last = consumer.max_receive_count is not None and receives >= consumer.max_receive_count
+            try:
+                event_id = json.loads(record["body"]).get("id")
+            except (ValueError, AttributeError):
+                event_id = None
+            self.log.system(
+                f"{consumer.function_id} failed on event {event_id} (receive {receives}"
+                + (f" of {consumer.max_receive_count}" if consumer.max_receive_count else "")
+                + f"): {why}; "
+                + ("SQS moves it to the dead-letter queue" if last else "it will be received again")
+            )
 
     def _delete(self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]) -> None:
-        """Delivered messages (at most ten) in one request (a request per message was a
-        third of the emulator's work); a message not deleted comes back, and consumers
-        are idempotent on the event's id."""
+        """Handled messages (at most ten) in one request; one not deleted comes back, and
+        consumers are idempotent on the event's id."""
         if not messages:
             return
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
@@ -301,74 +430,18 @@ class Suite:
         for failure in failed:
             self.log.system(f"{consumer.function_id}: delete failed: {failure.get('Message')}")
 
-    def _deliver(self, consumer: emulator.ConsumerQueue, sqs: Any, message: dict[str, Any]) -> bool:
-        """Invoke the consumer with one message; True when the message is done with and
-        is to be deleted."""
-        event = json.loads(message["Body"])
-        event.setdefault("account", ACCOUNT)  # EventBridge always sends it; moto does not
-        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        try:
-            self.invoke(consumer.function_id, event)
-        except InvokeError as exc:
-            retries_left = consumer.max_retries + 1 - attempt
-            delay = self._retry_delay(attempt)
-            self.log.system(
-                f"{consumer.function_id} failed on event {event.get('id')} (attempt {attempt}): "
-                f"{exc}; " + (f"retry in {delay:.1f} s" if retries_left > 0 else "to the dead-letter queue")
-            )
-            if retries_left <= 0 and self._to_destination(consumer, sqs, message, event, attempt, exc):
-                return False
-            # Visible again after the delay; once the attempts are spent (and the DLQ could
-            # not be written), at once: SQS's redrive moves it to the DLQ on that receive.
+    def _retry_after(
+        self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]
+    ) -> None:
+        """``--retry-delay``: failed records visible again after it (SQS takes whole seconds)."""
+        delay = max(0, round(self.options.retry_delay_s or 0))
+        for start in range(0, len(messages), MAX_DELETE_BATCH):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay}
+                for i, m in enumerate(messages[start : start + MAX_DELETE_BATCH])
+            ]
             with contextlib.suppress(Exception):
-                sqs.change_message_visibility(
-                    QueueUrl=consumer.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=round(delay) if retries_left > 0 else 0,
-                )
-            return False
-        return True
-
-    def _to_destination(
-        self,
-        consumer: emulator.ConsumerQueue,
-        sqs: Any,
-        message: dict[str, Any],
-        event: dict[str, Any],
-        attempt: int,
-        exc: InvokeError,
-    ) -> bool:
-        """As Lambda's on-failure destination: the invocation record, with the error and the
-        attempt count, in the consumer's DLQ; then the message is done with."""
-        record = {
-            "version": "1.0",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": f"arn:aws:lambda:{emulator.REGION}:{emulator.ACCOUNT}:function:"
-                f"{consumer.function_id}:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": attempt,
-            },
-            "requestPayload": event,
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "responsePayload": {k: exc.payload.get(k) for k in ("errorMessage", "errorType", "stackTrace")},
-        }
-        try:
-            sqs.send_message(QueueUrl=consumer.dlq_url, MessageBody=json.dumps(record))
-        except Exception:
-            return False
-        sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return True
-
-    def _retry_delay(self, attempt: int) -> float:
-        if self.options.retry_delay_s is not None:
-            return self.options.retry_delay_s
-        return float(min(2 ** (attempt - 1), 20))
+                sqs.change_message_visibility_batch(QueueUrl=consumer.queue_url, Entries=entries)
 
     def run_relay(self, every_s: float) -> None:
         while not self.stop_event.wait(every_s):
@@ -470,7 +543,8 @@ def _run(options: Options) -> int:
         raise StartupError("--port and --aws-port must differ")
 
     doc = tpl.load(options.template)
-    functions = tpl.functions(options.template)
+    # Named as a stage called "local" would be in AWS (the bus is orderflow-local).
+    functions = tpl.functions(options.template, parameters={"Stage": "local"})
     state_file = options.state_dir / "local.json"
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(database(options, log))
@@ -486,7 +560,7 @@ def _run(options: Options) -> int:
                 log.system("the AWS emulator did not stop on SIGTERM: killed")
 
         stack.callback(stop_aws)
-        consumers = aws.provision(BUS, SENDER, functions, doc["Resources"])
+        consumers = aws.provision(BUS, SENDER, functions)
         log.system(f"AWS emulator up: {aws.endpoint} (bus {BUS}, {len(consumers)} consumer rules)")
 
         api_url = f"http://127.0.0.1:{options.port}"

@@ -5,13 +5,33 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from orderflow import grants
 from orderflow.paths import MIGRATIONS
 
 # Order matters only for the first install: eventing holds the shared plumbing.
 SCHEMAS: tuple[str, ...] = ("eventing", "orders", "inventory", "notifications", "shipping")
+
+
+def _config(connection: Connection, schema: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(MIGRATIONS / "versions" / schema))
+    config.attributes["schema"] = schema
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(connection: Connection, schema: str, revision: str = "head") -> None:
+    """Upgrade one service schema to ``revision`` (its head by default) in ``connection``'s transaction."""
+    command.upgrade(_config(connection, schema), revision)
+
+
+def downgrade(connection: Connection, schema: str, revision: str) -> None:
+    """Downgrade one service schema to ``revision`` in ``connection``'s transaction."""
+    command.downgrade(_config(connection, schema), revision)
 
 
 def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[str]:
@@ -21,14 +41,8 @@ def migrate(target: str | Engine, schemas: tuple[str, ...] = SCHEMAS) -> list[st
     engine = create_engine(target, hide_parameters=True) if isinstance(target, str) else target
     try:
         for schema in schemas:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.set_main_option("path_separator", "os")
-            config.set_main_option("version_locations", str(MIGRATIONS / "versions" / schema))
-            config.attributes["schema"] = schema
             with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                upgrade(connection, schema)
         # The roles' rights last, once every schema has its tables (see orderflow.grants).
         if set(schemas) >= set(SCHEMAS):
             with engine.begin() as connection:

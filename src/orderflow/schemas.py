@@ -33,6 +33,49 @@ def event_schemas() -> dict[Path, str]:
     return {SCHEMAS_DIR / f"{e.DETAIL_TYPE}.json": render(event_json_schema(e)) for e in ALL_EVENTS}
 
 
+GATEWAY_NOTE = (
+    " A method or path that no route takes is answered 404 by API Gateway before any function"
+    " runs (locally too): no route answers 405. A request line or headers over the gateway's"
+    " limits are answered 414 or 431."
+)
+
+
+def _path_parameter_schemas() -> dict[str, dict[str, Any]]:
+    """What each path parameter accepts, as the routes check it: an order id is a UUID (any
+    other names no order: 404); a SKU has the catalog's shape (else 404 to read, 422 to write)."""
+    from pydantic import TypeAdapter
+
+    from common.events import Sku
+
+    return {"orderId": {"type": "string", "format": "uuid"}, "sku": TypeAdapter(Sku).json_schema()}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+
+
+def _document_the_edges(operation: dict[str, Any]) -> None:
+    """The answers every route can give besides its own (Powertools knows only the route's):
+    API Gateway's, and the body middleware's."""
+    schemas = _path_parameter_schemas()
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path" and parameter["name"] in schemas:
+            parameter["schema"] = {"title": parameter["schema"].get("title"), **schemas[parameter["name"]]}
+    responses = operation["responses"]
+    if any(p["in"] == "path" for p in operation.get("parameters", [])):
+        # A path parameter holding "/" (or nothing) makes a path no route takes.
+        responses.setdefault("404", _error("Not found, or a path no route takes (API Gateway)"))
+    # API Gateway's own answers; the local gateway gives them the contract's error body.
+    responses.setdefault("414", _error("Request line over the gateway's limit"))
+    responses.setdefault("431", _error("Headers over the gateway's limit"))
+    if "requestBody" in operation:
+        responses.setdefault("400", _error("Body is not JSON"))
+        responses.setdefault("413", _error("Body over 64 KiB"))
+
+
 def openapi_documents() -> dict[Path, str]:
     """One document for the HTTP API, merged from each HTTP function's routes."""
     import importlib
@@ -59,7 +102,7 @@ def openapi_documents() -> dict[Path, str]:
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body
             schema["paths"][path][method]["requestBody"] = {
-                "required": True,
+                "required": (path, method) not in getattr(api, "OPTIONAL_BODIES", ()),
                 "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
                 },
@@ -75,6 +118,10 @@ def openapi_documents() -> dict[Path, str]:
             document = schema
         else:
             document["paths"].update(schema["paths"])
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            _document_the_edges(operation)
+    document["info"]["description"] += GATEWAY_NOTE
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(components.items()))
     return {OPENAPI: render(document)}

@@ -1,5 +1,6 @@
-"""template.yaml's capacity and outbox guards: consumers capped, the proxy failing fast,
-the outbox's health alarmed, retention outliving the archive."""
+"""template.yaml's capacity and outbox guards: consumers capped by their queues' event
+source mappings, the proxy failing fast, the outbox's health alarmed, retention
+outliving the archive."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ CONSUMERS = {
     "NotificationsFunction": "NotificationsConcurrency",
     "ShippingFunction": "ShippingConcurrency",
 }
-LAMBDA_MAX_EVENT_AGE_S = 6 * 3600
 
 
 def resources() -> dict[str, Any]:
@@ -30,26 +30,28 @@ def function_timeout(logical_id: str) -> int:
 
 
 @pytest.mark.parametrize("logical_id", sorted(CONSUMERS))
-def test_every_consumer_has_a_reserved_concurrency_parameter_with_a_sound_default(logical_id):
+def test_every_consumer_is_capped_by_its_queues_maximum_concurrency_with_a_sound_default(logical_id):
     doc = load()
     param = CONSUMERS[logical_id]
     props = doc["Resources"][logical_id]["Properties"]
-    assert props["ReservedConcurrentExecutions"] == {"Ref": param}
+    # the event source mapping stops polling at the cap: events wait in the queue,
+    # visible, instead of a reserved concurrency that throttles invocations
+    assert "ReservedConcurrentExecutions" not in props
+    [source] = [e["Properties"] for e in props["Events"].values() if e["Type"] == "SQS"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": param}
     spec = doc["Parameters"][param]
-    assert spec["Type"] == "Number" and 1 <= spec["Default"] <= 50 and spec["MinValue"] >= 1
-    # A throttled asynchronous invocation waits for Lambda's retries, which last longer
-    # than the rule's own retries: the event must not be dropped by the function's config.
-    invoke = props["EventInvokeConfig"]
-    assert invoke.get("MaximumEventAgeInSeconds", LAMBDA_MAX_EVENT_AGE_S) == LAMBDA_MAX_EVENT_AGE_S
-    assert invoke["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    # Lambda takes 2 to 1,000 for MaximumConcurrency
+    assert spec["Type"] == "Number" and 2 <= spec["MinValue"] <= spec["Default"] <= 50
+    assert spec["MaxValue"] <= 1000
 
 
 def test_the_consumers_together_leave_the_api_headroom_under_the_default_account_limit():
     doc = load()
-    reserved = sum(doc["Parameters"][p]["Default"] for p in CONSUMERS.values())
+    consumers = sum(doc["Parameters"][p]["Default"] for p in CONSUMERS.values())
     relay = doc["Resources"]["OutboxRelayFunction"]["Properties"]["ReservedConcurrentExecutions"]
-    # 1,000 is Lambda's default account concurrency; Lambda keeps 100 unreserved.
-    assert reserved + relay <= 100
+    # 1,000 is Lambda's default account concurrency; the consumers and the relay together
+    # (each execution one proxy connection) stay within a tenth of it.
+    assert consumers + relay <= 100
 
 
 def test_the_proxy_borrow_timeout_is_shorter_than_every_function_timeout():
@@ -81,3 +83,19 @@ def test_retention_defaults_outlive_the_archive_and_eventbridges_retry_window():
     defaults = Settings()
     assert defaults.processed_events_retention_days > archive_days + 1
     assert defaults.outbox_retention_days > archive_days + 1
+
+
+def test_the_retry_horizon_rides_out_hours_of_outage_within_the_queues_retention():
+    """The consumers' backoff (common.consumer) over the template's maxReceiveCount: the
+    time a transient failure is retried before the DLQ (docs/capacity.md)."""
+    from common.consumer import retry_delay_s
+
+    doc = load()
+    receives = doc["Parameters"]["ConsumerMaxReceiveCount"]["Default"]
+    shortest = sum(retry_delay_s(n, rng=lambda: 0.0) for n in range(1, receives + 1))
+    longest = sum(retry_delay_s(n, rng=lambda: 1.0) for n in range(1, receives + 1))
+    assert 5 * 3600 <= shortest <= longest <= 10.1 * 3600, (shortest, longest)
+    for logical_id in CONSUMERS:
+        prefix = logical_id.removesuffix("Function")
+        retention = resources()[f"{prefix}Queue"]["Properties"]["MessageRetentionPeriod"]
+        assert retention > 2 * longest

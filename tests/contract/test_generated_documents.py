@@ -15,7 +15,6 @@ import json
 import tomllib
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from common.events import (
     ShippingAddress,
     ShortItem,
 )
+from common.money import Money
 from orderflow.paths import ROOT, SCHEMAS_DIR
 from orderflow.schemas import generated
 
@@ -130,10 +130,10 @@ EXAMPLES: dict[type[DomainEvent], list[DomainEvent]] = {
             customer_id="customer-1",
             customer_email="ada@example.com",
             items=[
-                OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-                OrderCreatedItem(sku="SKU-2", quantity=1000, unit_price=Decimal("0.00")),
+                OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money.parse("12.50", "USD")),
+                OrderCreatedItem(sku="SKU-2", quantity=1000, unit_price=Money.parse("0.00", "USD")),
             ],
-            total=Decimal("25.00"),
+            total=Money.parse("25.00", "USD"),
             currency="USD",
             shipping_address=ADDRESS,
             metadata=_metadata(),
@@ -304,7 +304,7 @@ def test_the_orders_service_order_created_validates_against_its_schema():
         customer_id="customer-1",
         customer_email="ada@example.com",
         quantities=[("SKU-1", 3)],
-        catalog={"SKU-1": Product("SKU-1", "W", Decimal("0.10"), "EUR")},
+        catalog={"SKU-1": Product("SKU-1", "W", Money.parse("0.10", "EUR"))},
         shipping_address=ADDRESS.model_dump(mode="json", by_alias=True),
         correlation_id="corr-9",
         now=datetime.now(UTC),

@@ -1,6 +1,8 @@
 """Every sample event in events/<Function>/ is what AWS would deliver, and valid.
 
-EventBridge samples: a well-formed envelope whose ``detail`` validates against
+SQS samples (every consumer's): a well-formed SQS event whose records' bodies are
+EventBridge events, each checked as an EventBridge sample. EventBridge samples: a
+well-formed envelope whose ``detail`` validates against
 ``events/schemas/<detail-type>.json`` and its pydantic model (AWS's own events, such as
 a schedule's, have no schema of ours: their envelope is checked). HTTP samples: a
 well-formed API Gateway HTTP API (payload 2.0) event.
@@ -17,6 +19,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
     EventBridgeModel,
+    SqsModel,
 )
 
 from common.events import ALL_EVENTS
@@ -34,20 +37,45 @@ def _id(path: Path) -> str:
     return str(path.relative_to(ROOT / "events"))
 
 
+def _eventbridge(path: Path) -> list[dict[str, Any]]:
+    """The EventBridge events of a sample: itself, or its SQS records' bodies."""
+    sample = _load(path)
+    if "Records" in sample:
+        return [json.loads(r["body"]) for r in sample["Records"]]
+    return [sample] if "detail-type" in sample else []
+
+
+SQS = [p for p in SAMPLES if "Records" in _load(p)]
 EVENTBRIDGE = [p for p in SAMPLES if "detail-type" in _load(p)]
 AWS_EVENTS = [p for p in EVENTBRIDGE if _load(p)["source"].startswith("aws.")]
-DOMAIN_EVENTS = [p for p in EVENTBRIDGE if p not in AWS_EVENTS]
+DOMAIN_EVENTS = [p for p in EVENTBRIDGE if p not in AWS_EVENTS] + SQS
 HTTP = [p for p in SAMPLES if _load(p).get("version") == "2.0"]
+CONSUMERS = ("InventoryFunction", "NotificationsFunction", "ShippingFunction", "OrderStatusFunction")
 
 
 def test_every_sample_is_of_a_known_kind():
     assert SAMPLES
-    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP)
+    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP) | set(SQS)
+
+
+def test_every_consumer_sample_is_an_sqs_batch():
+    consumer_samples = [p for p in SAMPLES if p.parent.name in CONSUMERS]
+    assert consumer_samples and set(consumer_samples) == set(SQS)
+
+
+@pytest.mark.parametrize("path", SQS, ids=_id)
+def test_sqs_samples_are_what_an_event_source_mapping_hands_a_function(path):
+    batch = SqsModel.model_validate(_load(path))
+    assert batch.Records
+    for record in batch.Records:
+        queue = record.eventSourceARN.rsplit(":", 1)[1]
+        assert queue == path.parent.name.removesuffix("Function") + "Queue"
+        assert int(record.attributes.ApproximateReceiveCount) >= 1
 
 
 @pytest.mark.parametrize("path", DOMAIN_EVENTS, ids=_id)
 def test_eventbridge_samples_validate_against_their_schema(path):
-    sample = _load(path)
+    [sample] = _eventbridge(path)
     envelope = EventBridgeModel.model_validate(sample)
     detail_type = envelope.detail_type
     schema = json.loads((SCHEMAS_DIR / f"{detail_type}.json").read_text())

@@ -79,6 +79,13 @@ def test_every_suppressed_lint_check_carries_its_reason():
 # ------------------------------------------------------------------ sample events
 
 
+def _eventbridge(sample: Path) -> list[dict[str, Any]]:
+    """The events of a sample: a consumer's is an SQS batch whose bodies are the
+    EventBridge events; any other sample is its one event."""
+    loaded = json.loads(sample.read_text())
+    return [json.loads(r["body"]) for r in loaded["Records"]] if "Records" in loaded else [loaded]
+
+
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
 def test_every_function_has_sample_events(function_id):
     assert _samples(function_id), f"no events/{function_id}/*.json"
@@ -90,11 +97,12 @@ def test_each_rule_matches_its_consumers_samples_and_no_other_events(function_id
     detail-types the contract gives it (two consumers may take the same event)."""
     [pattern] = CONSUMERS[function_id].rule_patterns()
     for sample in _samples(function_id):
-        assert _matches(pattern, json.loads(sample.read_text())), f"{function_id} misses {sample.name}"
+        for event in _eventbridge(sample):
+            assert _matches(pattern, event), f"{function_id} misses {sample.name}"
     for sample in EVENTS.glob("*/*.json"):
-        event = json.loads(sample.read_text())
-        expected = event.get("detail-type") in CONSUMES[function_id]
-        assert _matches(pattern, event) == expected, f"{function_id} and {sample.relative_to(EVENTS)}"
+        for event in _eventbridge(sample):
+            expected = event.get("detail-type") in CONSUMES[function_id]
+            assert _matches(pattern, event) == expected, f"{function_id} and {sample.relative_to(EVENTS)}"
 
 
 def test_the_consumers_are_the_contracts():
@@ -104,9 +112,9 @@ def test_the_consumers_are_the_contracts():
 def test_no_rule_takes_a_sample_of_a_function_that_is_not_a_consumer():
     for fid in set(FUNCTIONS) - set(CONSUMERS):
         for sample in _samples(fid):
-            event = json.loads(sample.read_text())
-            for consumer, fn in CONSUMERS.items():
-                assert not _matches(fn.rule_patterns()[0], event), f"{consumer} takes {fid}/{sample.name}"
+            for event in _eventbridge(sample):
+                for consumer, fn in CONSUMERS.items():
+                    assert not _matches(fn.rule_patterns()[0], event), f"{consumer} takes {fid}/{sample.name}"
 
 
 def test_env_json_points_every_function_at_local_postgres_and_an_emulator():
@@ -163,13 +171,17 @@ def test_registered_schemas_accept_the_sample_events():
 
     from orderflow.schemas import registry_schema
 
+    validated = set()
     for sample in EVENTS.glob("*/*.json"):
-        event = json.loads(sample.read_text())
-        schema_file = EVENTS / "schemas" / f"{event.get('detail-type')}.json"
-        if not schema_file.exists():
-            continue
-        schema = registry_schema(json.loads(schema_file.read_text()))
-        jsonschema.Draft4Validator(schema).validate(event)
+        for event in _eventbridge(sample):
+            schema_file = EVENTS / "schemas" / f"{event.get('detail-type')}.json"
+            if not schema_file.exists():
+                continue
+            schema = registry_schema(json.loads(schema_file.read_text()))
+            jsonschema.Draft4Validator(schema).validate(event)
+            validated.add(event["detail-type"])
+    # Every event a consumer takes has a sample, and each of those was validated.
+    assert validated >= {t for types in CONSUMES.values() for t in types}
 
 
 # ------------------------------------------------------------------ provisioned concurrency
@@ -194,33 +206,128 @@ def test_provisioned_concurrency_and_its_scaling_cost_nothing_unless_asked_for()
     )
 
 
-def test_every_consumer_has_a_retry_policy_a_dead_letter_queue_and_an_alarm_on_it():
-    resources = load()["Resources"]
-    for fid in CONSUMERS:
-        props = resources[fid]["Properties"]
-        [rule] = [e["Properties"] for e in props["Events"].values() if e["Type"] == "EventBridgeRule"]
-        assert rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-        queue = rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
-        assert resources[queue]["Type"] == "AWS::SQS::Queue"
-        # the function's own failures (after Lambda's retries) reach the same queue
-        on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
-        assert on_failure["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
-        alarms = [
-            r
-            for r in resources.values()
-            if r["Type"] == "AWS::CloudWatch::Alarm"
-            and r["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue, "QueueName"]}
-        ]
-        assert len(alarms) == 1, f"{queue} needs one alarm"
-        # only its own rule may put messages in it
-        [policy] = [
-            r
-            for r in resources.values()
-            if r["Type"] == "AWS::SQS::QueuePolicy" and r["Properties"]["Queues"] == [{"Ref": queue}]
-        ]
-        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-        source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
-        assert source.endswith(":rule/orderflow-${Stage}/" + rule["RuleName"]["Fn::Sub"])
+# Each consumer's prefix in the names template.yaml gives its queue, DLQ, rule and alarms.
+PREFIX = {
+    "OrderStatusFunction": "OrderStatus",
+    "InventoryFunction": "Inventory",
+    "NotificationsFunction": "Notifications",
+    "ShippingFunction": "Shipping",
+}
+
+
+def _alarms_on(resources: dict[str, Any], queue: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"]["Namespace"] == "AWS/SQS"
+        and r["Properties"]["MetricName"] == metric
+        and r["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
+
+
+def _queue_policy(resources: dict[str, Any], queue: str) -> dict[str, Any]:
+    [policy] = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::QueuePolicy" and r["Properties"]["Queues"] == [{"Ref": queue}]
+    ]
+    [statement] = policy["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Allow",
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+    )
+    assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    return dict(statement["Condition"]["ArnEquals"])
+
+
+def test_the_consumers_are_the_prefixes_of_the_contract():
+    assert set(PREFIX) == set(CONSUMES)
+
+
+@pytest.mark.parametrize("function_id", sorted(PREFIX))
+def test_each_consumer_reads_its_own_queue_through_an_event_source_mapping(function_id):
+    doc = load()
+    resources, prefix = doc["Resources"], PREFIX[function_id]
+    props = resources[function_id]["Properties"]
+    # the queue's mapping is the function's only event source; no asynchronous invocation
+    # remains (its retries and reserved concurrency were the old shape)
+    [(name, event)] = props["Events"].items()
+    assert event["Type"] == "SQS"
+    assert "EventInvokeConfig" not in props and "ReservedConcurrentExecutions" not in props
+    source = event["Properties"]
+    assert source["Queue"] == {"Fn::GetAtt": [f"{prefix}Queue", "Arn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BatchSize"] == {"Ref": "ConsumerBatchSize"}
+    assert source["MaximumBatchingWindowInSeconds"] == {"Ref": "ConsumerBatchingWindow"}
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": f"{prefix}Concurrency"}}
+    # the parsed view the local suite runs on agrees
+    [parsed] = FUNCTIONS[function_id].queues
+    assert (parsed.event, parsed.queue_id, parsed.dlq_id) == (name, f"{prefix}Queue", f"{prefix}DLQ")
+    assert parsed.report_batch_item_failures
+
+
+@pytest.mark.parametrize("function_id", sorted(PREFIX))
+def test_each_consumers_rule_fills_its_queue_only_from_the_bus(function_id):
+    resources, prefix = load()["Resources"], PREFIX[function_id]
+    rule = resources[f"{prefix}Rule"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    props = rule["Properties"]
+    assert props["EventBusName"] == {"Ref": "EventBus"} and props["State"] == "ENABLED"
+    [target] = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [f"{prefix}Queue", "Arn"]}
+    # what EventBridge cannot put in the queue goes to the consumer's DLQ
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [f"{prefix}DLQ", "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    # the queue takes messages from this rule only, the DLQ from this rule's name only
+    assert _queue_policy(resources, f"{prefix}Queue") == {
+        "aws:SourceArn": {"Fn::GetAtt": [f"{prefix}Rule", "Arn"]}
+    }
+    dlq_source = _queue_policy(resources, f"{prefix}DLQ")["aws:SourceArn"]["Fn::Sub"]
+    assert dlq_source.endswith(":rule/orderflow-${Stage}/" + props["Name"]["Fn::Sub"])
+
+
+@pytest.mark.parametrize("function_id", sorted(PREFIX))
+def test_each_consumers_queue_redrives_to_its_dlq_encrypted_and_alarmed(function_id):
+    doc = load()
+    resources, prefix = doc["Resources"], PREFIX[function_id]
+    queue = resources[f"{prefix}Queue"]["Properties"]
+    dlq = resources[f"{prefix}DLQ"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [f"{prefix}DLQ", "Arn"]},
+        "maxReceiveCount": {"Ref": "ConsumerMaxReceiveCount"},
+    }
+    receives = doc["Parameters"]["ConsumerMaxReceiveCount"]
+    assert receives["MinValue"] >= 5 and receives["Default"] >= receives["MinValue"]
+    # a dead letter keeps its first enqueue time: the DLQ must keep it longer than the queue
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    # the dead letters and the queue's age (a consumer falling behind) alarm the topic
+    for name, metric in (
+        (f"{prefix}DLQ", "ApproximateNumberOfMessagesVisible"),
+        (f"{prefix}Queue", "ApproximateAgeOfOldestMessage"),
+    ):
+        [alarm] = _alarms_on(resources, name, metric)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+
+
+@pytest.mark.parametrize("function_id", sorted(PREFIX))
+def test_each_queue_hides_a_batch_in_flight_for_six_function_timeouts_and_the_window(function_id):
+    doc = load()
+    resources, prefix = doc["Resources"], PREFIX[function_id]
+    props = resources[function_id]["Properties"]
+    timeout = int(props.get("Timeout", doc["Globals"]["Function"]["Timeout"]))
+    window = doc["Parameters"]["ConsumerBatchingWindow"]
+    # Lambda's advice for SQS sources: at least six timeouts plus the batching window
+    assert resources[f"{prefix}Queue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window["MaxValue"]
+    batch = doc["Parameters"]["ConsumerBatchSize"]
+    # more than 10 needs a batching window; the window's default adds no latency
+    assert 1 <= batch["Default"] <= batch["MaxValue"] <= 10 and window["Default"] == 0
 
 
 def test_the_database_proxy_requires_iam_auth_and_tls():
@@ -240,17 +347,29 @@ def test_the_database_proxy_requires_iam_auth_and_tls():
 EXPECTED_GRANTS = {
     "OrdersApiFunction": {("events:PutEvents", "EventBus")},
     "OutboxRelayFunction": {("events:PutEvents", "EventBus")},
-    "OrderStatusFunction": {("sqs:SendMessage", "OrderStatusDLQ"), ("events:PutEvents", "EventBus")},
-    "InventoryFunction": {("sqs:SendMessage", "InventoryDLQ"), ("events:PutEvents", "EventBus")},
+    # the consumers back a failed record off on their own queue (ChangeMessageVisibility)
+    "OrderStatusFunction": {
+        ("sqs:ChangeMessageVisibility", "OrderStatusQueue"),
+        ("events:PutEvents", "EventBus"),
+    },
+    "InventoryFunction": {
+        ("sqs:ChangeMessageVisibility", "InventoryQueue"),
+        ("events:PutEvents", "EventBus"),
+    },
     "InventoryApiFunction": set(),
-    "NotificationsFunction": {("sqs:SendMessage", "NotificationsDLQ"), ("ses:SendEmail", "SesIdentity")},
-    "ShippingFunction": {("sqs:SendMessage", "ShippingDLQ"), ("events:PutEvents", "EventBus")},
+    "NotificationsFunction": {
+        ("sqs:ChangeMessageVisibility", "NotificationsQueue"),
+        ("ses:SendEmail", "SesIdentity"),
+    },
+    "ShippingFunction": {("sqs:ChangeMessageVisibility", "ShippingQueue"), ("events:PutEvents", "EventBus")},
     "ShippingApiFunction": {("events:PutEvents", "EventBus")},
 }
+SQS_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    SQS_EXECUTION_ROLE,  # what SAM's SQS event attaches: receive, delete, attributes of any queue
 }
 
 
@@ -294,14 +413,27 @@ def test_each_function_role_grants_only_what_the_function_does(function_id, tran
     role_ref = translated["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = translated["Resources"][role_ref]["Properties"]
     grants = set()
+    denied = []
     for policy in role.get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny":
+                denied.append(statement)
+                continue
             assert statement["Effect"] == "Allow"
             assert statement["Resource"] != "*", f"{function_id}: {statement}"
             grants.add((statement["Action"], _resource_name(statement["Resource"])))
     assert grants == EXPECTED_GRANTS[function_id]
     managed = [m for m in role["ManagedPolicyArns"] if isinstance(m, str)]
     assert set(managed) <= AWS_MANAGED
+    if function_id in PREFIX:
+        # the managed SQS policy (any queue) is cut down to the function's own queue
+        assert SQS_EXECUTION_ROLE in managed
+        [deny] = denied
+        queue = f"{PREFIX[function_id]}Queue"
+        assert deny["NotResource"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= set(deny["Action"])
+    else:
+        assert SQS_EXECUTION_ROLE not in managed and denied == []
     assert [m for m in role["ManagedPolicyArns"] if not isinstance(m, str)] == [
         {"Ref": DB_CONNECT_POLICY[FUNCTION_ROLES[function_id]]}
     ]

@@ -513,6 +513,12 @@ CASES = [
     Case("limit-negative", "GET", "/orders", 422, V, query="limit=-1", fields=["limit"]),
     Case("limit-superscript-digit", "GET", "/orders", 422, V, query="limit=%C2%B2", fields=["limit"]),
     Case("limit-repeated", "GET", "/orders", 422, V, query="limit=1&limit=2", fields=["limit"]),
+    # An empty value is no integer, as the document says (schemathesis found it accepted).
+    Case("limit-empty", "GET", "/orders", 422, V, query="limit=", fields=["limit"]),
+    Case("limit-empty-products", "GET", "/products", 422, V, query="limit=", fields=["limit"]),
+    # The cancel body is optional, but a body there must be an object.
+    Case("cancel-null-body", "POST", "/orders/{order_id}/cancel", 422, V, raw="null", fields=["body"]),
+    Case("cancel-array-body", "POST", "/orders/{order_id}/cancel", 422, V, body=[], fields=["body"]),
     Case("cursor-garbage", "GET", "/orders", 422, V, query="cursor=garbage!", fields=["cursor"]),
     Case("cursor-not-json", "GET", "/orders", 422, V, query=f"cursor={b64('hello')}", fields=["cursor"]),
     Case(

@@ -37,7 +37,6 @@ from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.handlers import reserve
 from inventory.usecases import Handled as InventoryHandled
 from inventory.usecases import release_reservation, reserve_stock
-from orderflow.lambda_runtime import LambdaContext
 from orderflow.paths import SCHEMAS_DIR
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.usecases import apply_status_event
@@ -47,7 +46,7 @@ from shipping.usecases import Handled as ShippingHandled
 from shipping.usecases import cancel_shipment, request_shipment
 from tests.integration.test_choreography import ADDRESS, Pump, place, sent_emails, state, suite
 from tests.support.api import HttpClient
-from tests.support.events import eventbridge_event
+from tests.support.events import deliver, eventbridge_event, handled
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -335,13 +334,13 @@ def test_cancelled_before_its_reservation_no_stock_is_ever_reserved_nor_a_shipme
     [requested] = outbox(engine, "OrderCancellationRequested")
 
     # When shipping decides (twice: a redelivery), then a new eventId for the same request
-    first = shipping.request(eventbridge_event(requested), container)
-    assert first.handled is ShippingHandled.CANCELLED
+    first = handled(shipping.consumer, eventbridge_event(requested), container)
+    assert first == ShippingHandled.CANCELLED
     assert (
-        shipping.request(eventbridge_event(requested), container).handled is ShippingHandled.DUPLICATE_EVENT
+        handled(shipping.consumer, eventbridge_event(requested), container) == ShippingHandled.DUPLICATE_EVENT
     )
     twin = requested.model_copy(update={"metadata": EventMetadata.new("corr-early")})
-    assert shipping.request(eventbridge_event(twin), container).handled is ShippingHandled.ALREADY_CANCELLED
+    assert handled(shipping.consumer, eventbridge_event(twin), container) == ShippingHandled.ALREADY_CANCELLED
 
     # Then no shipment may be created: ShipmentCancelled names none, the record says never requested
     [announced] = outbox(engine, "ShipmentCancelled")
@@ -356,8 +355,13 @@ def test_cancelled_before_its_reservation_no_stock_is_ever_reserved_nor_a_shipme
     [cancelled] = outbox(engine, "OrderCancelled")
 
     # When inventory hears OrderCancelled before OrderCreated: it records the cancellation
-    assert reserve.handle(eventbridge_event(cancelled), container) is InventoryHandled.CANCELLED_UNRESERVED
-    assert reserve.handle(eventbridge_event(cancelled), container) is InventoryHandled.DUPLICATE_EVENT
+    assert (
+        handled(reserve.consumer, eventbridge_event(cancelled), container)
+        == InventoryHandled.CANCELLED_UNRESERVED
+    )
+    assert (
+        handled(reserve.consumer, eventbridge_event(cancelled), container) == InventoryHandled.DUPLICATE_EVENT
+    )
     # so the late OrderCreated reserves nothing and announces nothing
     late = reserve_stock(created, InventoryUnitOfWork(engine))
     assert late.handled is InventoryHandled.ORDER_ALREADY_DECIDED and late.outbox_ids == ()
@@ -398,16 +402,16 @@ def test_cancelled_while_confirmed_before_shipping_heard_the_stock_returns_and_n
     asked = orders_api.post(f"/orders/{order['orderId']}/cancel", {"reason": "duplicate order"})
     assert asked.status == 202
     [requested] = outbox(engine, "OrderCancellationRequested")
-    assert shipping.request(eventbridge_event(requested), container).handled is ShippingHandled.CANCELLED
+    assert handled(shipping.consumer, eventbridge_event(requested), container) == ShippingHandled.CANCELLED
     [announced] = outbox(engine, "ShipmentCancelled")
     apply_status_event(announced, OrdersUnitOfWork(engine))
     [cancelled] = outbox(engine, "OrderCancelled")
-    assert reserve.handle(eventbridge_event(cancelled), container) is InventoryHandled.RELEASED
+    assert handled(reserve.consumer, eventbridge_event(cancelled), container) == InventoryHandled.RELEASED
 
     # Then the stock is back, and the late InventoryReserved requests no shipment
     assert stock(engine)["SKU-1"] == (10, 0)
-    late = shipping.request(eventbridge_event(reserved), container)
-    assert late.handled is ShippingHandled.ORDER_CANCELLED and late.outbox_ids == ()
+    late = deliver(shipping.consumer, eventbridge_event(reserved), container)
+    assert late.log["handled"] == ShippingHandled.ORDER_CANCELLED and late.outbox_ids == ()
     assert outbox(engine, "ShipmentRequested") == []
     got = orders_api.get(f"/orders/{order['orderId']}").body
     assert (got["status"], got["cancellationReason"]) == ("CANCELLED", "duplicate order")
@@ -435,7 +439,8 @@ def test_a_release_happens_once_and_a_dispatch_after_it_changes_no_stock(
     assert len(outbox(engine, "InventoryReleased")) == 1
     # a dispatch arriving after the release (shipping never sends one; if it did) consumes nothing
     assert (
-        reserve.handle(eventbridge_event(_dispatched(order)), container) is InventoryHandled.ALREADY_SETTLED
+        handled(reserve.consumer, eventbridge_event(_dispatched(order)), container)
+        == InventoryHandled.ALREADY_SETTLED
     )
     assert stock(engine)["SKU-1"] == (10, 0)
 
@@ -492,14 +497,12 @@ def test_each_consumer_takes_a_cancellation_event_only_from_its_owner(container,
             metadata=EventMetadata.new("c"),  # type: ignore[arg-type]
         ),
     }
-    from orders.handlers.status import handler as status_handler
+    from orders.handlers import status
 
     calls = {
-        "InventoryFunction": lambda e: reserve.handle(e, container),
-        "ShippingFunction": lambda e: shipping.request(e, container),
-        "OrderStatusFunction": lambda e: status_handler(
-            e, LambdaContext(function_name="OrderStatusFunction")
-        ),
+        "InventoryFunction": lambda e: deliver(reserve.consumer, e, container),
+        "ShippingFunction": lambda e: deliver(shipping.consumer, e, container),
+        "OrderStatusFunction": lambda e: deliver(status.consumer, e, container),
     }
     for function_id, event in forged.items():
         envelope = {**eventbridge_event(event), "source": "notifications.service"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import create_engine, text
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.template import functions
 from tests.support.aws import publish_outbox
+from tests.support.events import queue_arn, sqs_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -42,6 +44,19 @@ def _handler(function_id: str) -> Callable[[dict[str, Any], Any], Any]:
     return getattr(importlib.import_module(fn.module), fn.attribute)  # type: ignore[no-any-return]
 
 
+def _batches(
+    deliveries: list[tuple[str, dict[str, Any]]], size: int
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive deliveries to one function, cut at ``size``, in delivery order."""
+    batches: list[tuple[str, list[dict[str, Any]]]] = []
+    for function_id, event in deliveries:
+        if batches and batches[-1][0] == function_id and len(batches[-1][1]) < size:
+            batches[-1][1].append(event)
+        else:
+            batches.append((function_id, [event]))
+    return batches
+
+
 class Pump:
     """Drains each consumer's queue into its handler until nothing is left.
 
@@ -50,7 +65,13 @@ class Pump:
     """
 
     def __init__(
-        self, aws: Any, container: Any, duplicate: bool = False, shuffle: random.Random | None = None
+        self,
+        aws: Any,
+        container: Any,
+        duplicate: bool = False,
+        shuffle: random.Random | None = None,
+        batch_size: int = 10,
+        late: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.aws = aws
         self.container = container
@@ -58,6 +79,11 @@ class Pump:
         self.shuffle = shuffle
         self.handlers = {f: _handler(f) for f in CONSUMERS}
         self.delivered: dict[str, list[str]] = {f: [] for f in CONSUMERS}
+        self.batch_size = batch_size
+        # (function, detail-type) deliveries held back until nothing else is left: an
+        # event that arrives after the ones that follow from it.
+        self.late = late
+        self.held: list[tuple[str, dict[str, Any]]] = []
         for function_id in CONSUMERS:
             [pattern] = functions()[function_id].rule_patterns()
             aws.route(function_id, pattern)
@@ -70,16 +96,28 @@ class Pump:
                 # best-effort fast path left (it usually leaves nothing).
                 publish_outbox(self.container)
                 batch = [(f, event) for f in CONSUMERS for event in self.aws.drain(f)]
+            held = [(f, e) for f, e in batch if (f, e["detail-type"]) in self.late]
+            self.held += held
+            batch = [d for d in batch if d not in held]
+            if not batch:
+                batch, self.held = self.held, []
             if not batch:
                 return
             if self.duplicate:
                 batch = batch + batch
             if self.shuffle is not None:
                 self.shuffle.shuffle(batch)
-            for function_id, event in batch:
+            for event in (e for _, e in batch):
                 event.setdefault("account", "123456789012")  # EventBridge sends it; moto does not
-                self.handlers[function_id](event, LambdaContext(function_name=function_id))
-                self.delivered[function_id].append(event["detail-type"])
+            # As event source mappings would: up to ten records a batch, per function.
+            for function_id, events in _batches(batch, self.batch_size):
+                response = self.handlers[function_id](
+                    sqs_event(*events, source_arn=queue_arn(function_id)),
+                    LambdaContext(function_name=function_id),
+                )
+                # No record of a legitimate event ever fails, whatever the order.
+                assert response == {"batchItemFailures": []}, (function_id, response)
+                self.delivered[function_id] += [e["detail-type"] for e in events]
         raise AssertionError("the choreography did not settle")
 
 
@@ -216,3 +254,55 @@ def test_every_event_twice_in_any_order_ends_as_one_clean_delivery(suite, orders
     # And each consumer did see its events twice
     assert sorted(pump.delivered["ShippingFunction"]) == ["InventoryReserved"] * 2
     assert json.dumps(orders_api.get(f"/orders/{order['orderId']}").body["status"]) == '"SHIPPING"'
+
+
+def test_many_orders_in_shuffled_duplicated_batches_with_early_rejections_and_cancellations(
+    suite, orders_api, aws, db, container
+):
+    # Given notifications hears each OrderCreated only after everything that follows from
+    # it (rejections and cancellations arrive early), every event twice, shuffled, in batches
+    pump = Pump(
+        aws,
+        container,
+        duplicate=True,
+        shuffle=random.Random(20261204),
+        late=frozenset({("NotificationsFunction", "OrderCreated")}),
+    )
+    within = [place(orders_api, [{"sku": "SKU-1", "quantity": 1}], f"corr-ok-{n}") for n in range(3)]
+    beyond = [place(orders_api, [{"sku": "SKU-2", "quantity": 3}], f"corr-short-{n}") for n in range(3)]
+    cancelled = [place(orders_api, [{"sku": "SKU-1", "quantity": 2}], f"corr-cancel-{n}") for n in range(2)]
+    for order in cancelled:  # at once, before any consumer heard of the order
+        assert orders_api.post(f"/orders/{order['orderId']}/cancel").status == 202
+
+    # When every event is delivered (the Pump fails on any failed record)
+    pump.run(max_rounds=60)
+
+    # Then each order ended as the contract says
+    def status(order: dict[str, Any]) -> str:
+        return str(orders_api.get(f"/orders/{order['orderId']}").body["status"])
+
+    assert [status(o) for o in within] == ["SHIPPING"] * 3
+    assert [status(o) for o in beyond] == ["REJECTED"] * 3
+    assert [status(o) for o in cancelled] == ["CANCELLED"] * 2
+    # And each got one email of each kind its story calls for, no more, none left pending
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        emails = Counter(
+            (str(o), k)
+            for o, k, s in conn.execute(text("SELECT order_id, kind, status FROM notifications.emails"))
+            if s == "SENT"
+        )
+        pending = conn.execute(text("SELECT count(*) FROM notifications.pending_emails")).scalar()
+    engine.dispose()
+    expected = Counter(
+        [(o["orderId"], "CONFIRMATION") for o in within + beyond + cancelled]
+        + [(o["orderId"], "REJECTION") for o in beyond]
+        + [(o["orderId"], "CANCELLATION") for o in cancelled]
+    )
+    assert emails == expected
+    assert pending == 0
+    assert len(sent_emails()) == sum(expected.values())  # SES saw each email once
+    # And the early events really came first: notifications took them before OrderCreated
+    seen = pump.delivered["NotificationsFunction"]
+    assert seen.index("OrderCreated") > seen.index("InventoryReservationFailed")
+    assert seen.index("OrderCreated") > seen.index("OrderCancelled")

@@ -143,7 +143,7 @@ def test_the_relay_prunes_as_its_own_role(engine, as_role):
     """The relay's scheduled run prunes both tables: its role must be allowed to."""
     from datetime import timedelta
 
-    from common.outbox import prune
+    from common.outbox.admin import prune
 
     with engine.begin() as conn:
         conn.execute(

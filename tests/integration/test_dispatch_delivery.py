@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -23,6 +22,7 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
 from inventory.domain.model import StockLevel
@@ -32,7 +32,7 @@ from orderflow.paths import SCHEMAS_DIR
 from shipping.adapters.repository import ShippingUnitOfWork
 from shipping.usecases import request_shipment
 from tests.support.api import HttpClient
-from tests.support.events import eventbridge_event
+from tests.support.events import eventbridge_event, handled
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -46,8 +46,8 @@ def order_created(order_id: uuid.UUID, *items: tuple[str, int]) -> OrderCreated:
         order_id=order_id,
         customer_id="customer-1",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Decimal("1.00")) for s, q in items],
-        total=Decimal(sum(q for _, q in items)),
+        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Money.parse("1.00", "USD")) for s, q in items],
+        total=Money(100 * sum(q for _, q in items), "USD"),
         currency="USD",
         shipping_address=ADDRESS,
         metadata=EventMetadata.new("corr-dispatch"),
@@ -121,10 +121,10 @@ def test_an_order_is_dispatched_once_its_stock_settles_once_then_delivered(conta
 
     # When InventoryFunction receives ShipmentDispatched, twice, and under a new eventId
     event = eventbridge_event(ShipmentDispatched.model_validate(detail))
-    assert reserve.handle(event, container) is Handled.CONSUMED
-    assert reserve.handle(event, container) is Handled.DUPLICATE_EVENT
+    assert handled(reserve.consumer, event, container) == Handled.CONSUMED
+    assert handled(reserve.consumer, event, container) == Handled.DUPLICATE_EVENT
     twin = ShipmentDispatched.model_validate({**detail, "metadata": EventMetadata.new("corr-dispatch")})
-    assert reserve.handle(eventbridge_event(twin), container) is Handled.ALREADY_SETTLED
+    assert handled(reserve.consumer, eventbridge_event(twin), container) == Handled.ALREADY_SETTLED
 
     # Then onHand and reserved fell together, once
     assert stock(engine, "SKU-A") == (7, 0)

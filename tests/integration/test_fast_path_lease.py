@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from common import outbox
-from common.outbox import FAST_PATH_LEASE, add_event, publish_committed, relay
+from common.outbox.relay import publish_committed, relay
+from common.outbox.writer import FAST_PATH_LEASE, add_event, forget
 from common.publisher import EventBridgePublisher
 from common.uow import SqlUnitOfWork
 from tests.integration.test_outbox_failures import order_created_event, scalar
+from tests.support import network
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -75,7 +76,7 @@ def test_a_leased_row_is_left_alone_by_relays_and_the_fast_path_sends_it_in_one_
 def test_a_writer_that_dies_after_its_commit_leaves_the_row_to_the_relay_once_the_lease_ends(engine, db, aws):
     # Given a committed, leased row whose writer died before publishing it (its memory gone)
     outbox_id, written = write_leased(engine)
-    outbox.forget([outbox_id])
+    forget([outbox_id])
     publisher = EventBridgePublisher(aws.events, aws.name)
 
     # While the lease lasts no relay publishes it
@@ -137,3 +138,41 @@ def test_an_entry_from_another_engine_is_never_sent_for_a_row_of_this_one(engine
     # Then it claims the row as a relay would, and sends the row's own event, not the other
     assert result is not None and result.published == 1
     assert delivered(aws) == Counter({str(fresh.metadata.event_id): 1})
+
+
+def test_a_fast_path_whose_mark_fails_never_raises_and_the_relay_publishes_the_row_after_its_lease(
+    engine, db, aws
+):
+    """PutEvents succeeded, then the database refused every attempt of the mark: the
+    caller's work stands (nothing raised), the row keeps its lease, and once the lease
+    has ended the relay publishes it again (at least once; consumers are idempotent)."""
+    with network.database_link(db) as link:
+        writer_engine = create_engine(link.url(db), pool_size=1, max_overflow=0)
+        outbox_id, written = write_leased(writer_engine)
+
+        class CutAfterPut:
+            def put_events(self, Entries: list[dict[str, Any]]) -> Any:
+                answer = aws.events.put_events(Entries=Entries)
+                link.cut_for(5.0)  # longer than the mark's three attempts take
+                return answer
+
+        # When the writer publishes after its commit and its mark meets the outage
+        publisher = EventBridgePublisher(CutAfterPut(), aws.name)
+        assert publish_committed(writer_engine, publisher, [outbox_id], budget_s=1.8) is None
+        assert link.cut_connections >= 2
+        writer_engine.dispose()
+
+    # Then the event went out, the row is still unpublished and leased (no relay takes it)
+    assert delivered(aws) == Counter({str(written.metadata.event_id): 1})
+    assert scalar(
+        db,
+        "SELECT published_at IS NULL AND claimed_until > now() FROM eventing.outbox WHERE id = :id",
+        id=outbox_id,
+    )
+    assert relay(engine, EventBridgePublisher(aws.events, aws.name)).published == 0
+    # And once the lease has ended, the relay publishes it once more, then never again
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE eventing.outbox SET claimed_until = now() - interval '1 second'"))
+    assert relay(engine, EventBridgePublisher(aws.events, aws.name)).published == 1
+    assert relay(engine, EventBridgePublisher(aws.events, aws.name)).published == 0
+    assert delivered(aws) == Counter({str(written.metadata.event_id): 1})

@@ -8,7 +8,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -26,13 +25,14 @@ from common.events import (
     OrderCreatedItem,
     ShippingAddress,
 )
+from common.money import Money
 from common.observability import logger
 from common.settings import Settings
 from inventory.handlers import reserve
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.paths import SCHEMAS_DIR
 from tests.support.api import HttpClient
-from tests.support.events import eventbridge_event
+from tests.support.events import deliver, eventbridge_event
 
 pytestmark = [pytest.mark.db]
 
@@ -101,8 +101,8 @@ def order_created(
         order_id=order_id or uuid.uuid4(),
         customer_id="customer-1",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Decimal("2.00")) for s, q in items],
-        total=Decimal(2 * sum(q for _, q in items)),
+        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Money.parse("2.00", "USD")) for s, q in items],
+        total=Money(200 * sum(q for _, q in items), "USD"),
         currency="USD",
         shipping_address=ADDRESS,
         metadata=EventMetadata.new(correlation_id),
@@ -110,7 +110,10 @@ def order_created(
 
 
 def invoke(event: dict[str, Any]) -> dict[str, str]:
-    return reserve.handler(event, LambdaContext(function_name="InventoryFunction"))
+    """What InventoryFunction did with ``event``, delivered as a batch of one."""
+    context = LambdaContext(function_name="InventoryFunction")
+    outcome = deliver(reserve.consumer, event, bootstrap.container(), context)
+    return {"handled": outcome.log["handled"]}
 
 
 def schema(detail_type: str) -> dict[str, Any]:
@@ -220,7 +223,7 @@ def run_concurrently(db: str, events: list[dict[str, Any]]) -> list[Any]:
         deps = Container(settings=Settings(DATABASE_URL=db))
         try:
             start.wait()
-            results[i] = reserve.reserve(events[i], deps)
+            results[i] = deliver(reserve.consumer, events[i], deps)
         except BaseException as exc:
             results[i] = exc
         finally:
@@ -265,7 +268,7 @@ def test_fifty_concurrent_orders_for_ten_in_stock_reserve_exactly_ten(db, engine
         sampler.join()
 
     # Then exactly 10 are reserved and 40 fail
-    assert sorted(r.handled.value for r in results).count("RESERVED") == 10
+    assert sorted(r.log["handled"] for r in results).count("RESERVED") == 10
     published = [row.detail_type for row in outbox(engine)]
     assert published.count("InventoryReserved") == 10
     assert published.count("InventoryReservationFailed") == 40
@@ -389,7 +392,7 @@ def test_admins_create_read_and_recount_stock(inventory_api, engine):
 def test_reserved_stock_shows_and_on_hand_cannot_drop_below_it(inventory_api, engine):
     # Given 3 of 5 reserved by an order
     inventory_api.put("/inventory/SKU-1", {"onHand": 5})
-    reserve.reserve(eventbridge_event(order_created(("SKU-1", 3))), bootstrap.container())
+    deliver(reserve.consumer, eventbridge_event(order_created(("SKU-1", 3))))
 
     # Then the API shows it
     assert inventory_api.get("/inventory/SKU-1").body == {
@@ -421,6 +424,13 @@ def test_customers_are_forbidden(inventory_api, mint):
     result = inventory_api.put("/inventory/SKU-1", {"onHand": 1}, token=customer)
     assert result.status == 403
     assert result.body["error"]["code"] == "FORBIDDEN"
+
+
+def test_a_whole_number_written_with_a_point_is_an_integer(inventory_api):
+    """JSON (and the document's "integer") counts 7.0 as 7; 7.5 stays refused (below)."""
+    result = inventory_api.put("/inventory/SKU-1", {"onHand": 7.0})
+    assert result.status == 200, result.body
+    assert result.body["onHand"] == 7
 
 
 def test_no_token_is_unauthorized(inventory_api):
@@ -494,5 +504,8 @@ def test_the_sample_events_run_through_the_functions(container, mint, engine):
     assert json.loads(got["body"])["onHand"] == 25
 
     put_stock(engine, SKU_2=1)
-    assert invoke(load("InventoryFunction/order-created.json")) == {"handled": "RESERVED"}
+    consumer_context = LambdaContext(function_name="InventoryFunction")
+    assert reserve.handler(load("InventoryFunction/order-created.json"), consumer_context) == {
+        "batchItemFailures": []
+    }
     assert levels(engine) == {"SKU-1": (25, 2), "SKU-2": (1, 1)}

@@ -50,7 +50,6 @@ from inventory.domain.model import StockBelowReserved
 from inventory.usecases import Handled, consume_reservation, release_reservation, reserve_stock, set_stock
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.domain.confirmation import ConfirmationEmail
-from notifications.domain.model import RecipientUnknown
 from notifications.usecases import (
     send_cancellation_notice,
     send_dispatch_notice,
@@ -177,11 +176,8 @@ class World:
                 InventoryReservationFailed: send_rejection_notice,
                 OrderCancelled: send_cancellation_notice,
             }[type(event)]
-            try:
-                send(event, uow, self.sender)  # type: ignore[arg-type]
-            except RecipientUnknown:
-                # ahead of its OrderCreated: the invocation fails and Lambda retries it
-                self.inbox.append(("notifications", event))
+            # ahead of its OrderCreated, the email is kept and goes out with the confirmation
+            send(event, uow, self.sender)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- admins
     def requested_shipments(self, status: str) -> list[uuid.UUID]:

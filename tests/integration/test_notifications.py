@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,12 +11,14 @@ from sqlalchemy import create_engine, text
 
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
+from common.money import Money
 from notifications.adapters.repository import NotificationsUnitOfWork
 from notifications.adapters.ses import SesEmailSender
 from notifications.domain.model import ClaimOutcome, EmailInFlight
-from notifications.handlers.confirm import handler
+from notifications.handlers import send_email
 from notifications.usecases import send_order_confirmation
 from orderflow.lambda_runtime import LambdaContext
+from tests.support.events import deliver as deliver_record
 from tests.support.events import eventbridge_event
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
@@ -32,10 +33,10 @@ def order_created(name: str = "Ada Lovelace") -> OrderCreated:
         customer_id="customer-1",
         customer_email="ada@example.com",
         items=[
-            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Decimal("3.99")),
+            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money.parse("12.50", "USD")),
+            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Money.parse("3.99", "USD")),
         ],
-        total=Decimal("28.99"),
+        total=Money.parse("28.99", "USD"),
         currency="USD",
         shipping_address=ShippingAddress(
             name=name, line1="1 Main St", line2=None, city="London", postal_code="N1 9GU", country="GB"
@@ -87,7 +88,12 @@ def ses(settings: Any, aws: Any) -> Any:
 
 
 def deliver(event: dict[str, Any]) -> dict[str, Any]:
-    return handler(event, LambdaContext(function_name="NotificationsFunction"))
+    """What NotificationsFunction did with ``event``, delivered as a batch of one."""
+    from common import bootstrap
+
+    context = LambdaContext(function_name="NotificationsFunction")
+    log = deliver_record(send_email.consumer, event, bootstrap.container(), context).log
+    return {"orderId": log["order_id"], "outcome": log["outcome"], "messageId": log["message_id"]}
 
 
 def rows(db: str, sql: str) -> list[Any]:

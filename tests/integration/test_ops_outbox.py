@@ -25,10 +25,10 @@ def backlog(db):
                 "  now() - interval '10 minutes', NULL, NULL, NULL),"
                 " (2, gen_random_uuid(), 'orders.service', 'OrderCreated', '{}', 'c',"
                 "  now(), now(), NULL, NULL),"
-                " (3, gen_random_uuid(), 'inventory.service', 'InventoryReserved', '{}', 'c', now(),"
-                "  NULL, now(), 'EntryTooLarge: entry is 300000 bytes'),"
-                " (4, gen_random_uuid(), 'inventory.service', 'InventoryReserved', '{}', 'c', now(),"
-                "  NULL, now(), 'AccessDeniedException: denied')"
+                " (3, gen_random_uuid(), 'inventory.service', 'InventoryReserved', '{}', 'c',"
+                "  now() - interval '3 hours', NULL, now(), 'EntryTooLarge: entry is 300000 bytes'),"
+                " (4, gen_random_uuid(), 'inventory.service', 'InventoryReserved', '{}', 'c',"
+                "  now() - interval '1 hour', NULL, now(), 'AccessDeniedException: denied')"
             )
         )
     engine.dispose()
@@ -43,7 +43,8 @@ def test_status_shows_unpublished_and_parked_rows_per_service_with_the_oldest_ag
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split() == ["service", "unpublished", "parked", "oldest"]
-    assert lines[1].split() == ["inventory.service", "0", "2", lines[1].split()[3]]
+    # the oldest of inventory's rows is 3 hours old (parked rows count: they wait too)
+    assert lines[1].split() == ["inventory.service", "0", "2", "3.0h"]
     assert lines[2].split()[:3] == ["orders.service", "1", "0"] and lines[2].split()[3] == "10m"
     assert "EntryTooLarge: entry is 300000 bytes" in out
 

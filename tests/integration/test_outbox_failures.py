@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from common import bootstrap
 from common.db import is_connection_error, retry_on_disconnect
 from common.events import EventMetadata, OrderCreated, OrderCreatedItem, ShippingAddress
-from common.outbox import add_event, relay
+from common.money import Money
+from common.outbox.relay import relay
+from common.outbox.writer import add_event
 from common.publisher import EventBridgePublisher
 from orderflow.lambda_runtime import LambdaContext, http_api_event
 from tests.support.aws import FlakyEvents
@@ -96,8 +97,8 @@ def order_created_event(n: int) -> OrderCreated:
         order_id=uuid.uuid4(),
         customer_id=f"customer-{n}",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku="SKU-1", quantity=1, unit_price=Decimal("12.50"))],
-        total=Decimal("12.50"),
+        items=[OrderCreatedItem(sku="SKU-1", quantity=1, unit_price=Money.parse("12.50", "USD"))],
+        total=Money.parse("12.50", "USD"),
         currency="USD",
         shipping_address=ShippingAddress.model_validate(ORDER["shippingAddress"]),
         metadata=EventMetadata(

@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from common import bootstrap
-from common.outbox import add_event, outbox, publish_committed, relay
+from common.outbox.relay import publish_committed, relay
+from common.outbox.tables import outbox
+from common.outbox.writer import add_event
 from common.publisher import EventBridgePublisher
 from tests.integration.test_outbox_failures import (
     ORDER,

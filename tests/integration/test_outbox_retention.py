@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from common.outbox import prune
+from common.outbox.admin import prune
 from tests.integration.test_outbox_failures import scalar
 
 pytestmark = [pytest.mark.db]

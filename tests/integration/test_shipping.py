@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from common import bootstrap
 from common.bootstrap import Container
 from common.consumer import InvalidEvent
 from common.events import EventMetadata, InventoryReserved, ReservedItem, ShippingAddress
@@ -19,7 +20,7 @@ from common.settings import Settings
 from orderflow.lambda_runtime import LambdaContext
 from orderflow.paths import SCHEMAS_DIR
 from shipping.handlers import request
-from tests.support.events import eventbridge_event
+from tests.support.events import deliver, eventbridge_event
 
 pytestmark = [pytest.mark.db]
 
@@ -40,7 +41,9 @@ def inventory_reserved(order_id: uuid.UUID | None = None) -> InventoryReserved:
 
 
 def invoke(event: dict[str, Any]) -> dict[str, str]:
-    return request.handler(event, LambdaContext(function_name="ShippingFunction"))
+    """What ShippingFunction did with ``event``, delivered as a batch of one."""
+    context = LambdaContext(function_name="ShippingFunction")
+    return {"handled": deliver(request.consumer, event, bootstrap.container(), context).log["handled"]}
 
 
 def shipments(engine: Engine) -> list[Any]:
@@ -111,7 +114,7 @@ def test_concurrent_duplicates_keep_one_shipment(db, engine):
         deps = Container(settings=Settings(DATABASE_URL=db))
         try:
             start.wait()
-            request.request(event, deps)
+            deliver(request.consumer, event, deps)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -143,5 +146,7 @@ def test_an_event_for_another_consumer_is_refused_and_changes_nothing(deps, engi
 
 def test_the_sample_event_runs_through_the_function(deps, engine):
     sample = json.loads((SCHEMAS_DIR.parent / "ShippingFunction/inventory-reserved.json").read_text())
-    assert invoke(sample) == {"handled": "REQUESTED"}
-    assert [s.order_id for s in shipments(engine)] == [uuid.UUID(sample["detail"]["orderId"])]
+    context = LambdaContext(function_name="ShippingFunction")
+    assert request.handler(sample, context) == {"batchItemFailures": []}
+    detail = json.loads(sample["Records"][0]["body"])["detail"]
+    assert [s.order_id for s in shipments(engine)] == [uuid.UUID(detail["orderId"])]

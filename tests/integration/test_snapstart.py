@@ -57,7 +57,7 @@ def _backend_alive(engine: Any, pid: int) -> bool:
 def test_every_handler_module_registers_the_hooks_once():
     from common import snapstart
 
-    for module in ("orders.handlers.api", "inventory.handlers.reserve", "notifications.handlers.confirm"):
+    for module in ("orders.handlers.api", "inventory.handlers.reserve", "notifications.handlers.send_email"):
         __import__(module)
     befores = [f for f, _, _ in snapshot_restore_py.get_before_snapshot()]
     afters = [f for f, _, _ in snapshot_restore_py.get_after_restore()]
@@ -83,15 +83,16 @@ def test_the_snapshot_holds_no_database_connection(function, engine):
 
 
 def test_the_statements_every_transaction_runs_are_compiled_before_the_snapshot(function):
-    from common import outbox
+    from common import inbox
     from common.events import EventMetadata, ShipmentDelivered
+    from common.outbox import relay, writer
 
     # When Lambda takes the snapshot of a function that never ran a statement
     cache = function.engine._compiled_cache
     cache.clear()
     take_snapshot()
     primed = len(cache)
-    assert primed >= len(outbox.PRIMED_STATEMENTS)
+    assert primed >= len(writer.PRIMED_STATEMENTS + inbox.PRIMED_STATEMENTS + relay.PRIMED_STATEMENTS)
 
     # Then the first transaction after the restore compiles neither of them again
     restore()
@@ -103,16 +104,16 @@ def test_the_statements_every_transaction_runs_are_compiled_before_the_snapshot(
     )
     with function.engine.begin() as conn:
         # (leased, as every function's unit of work writes its rows)
-        outbox.forget([outbox.add_event(conn, event, lease=True)])
-        assert outbox.mark_processed(conn, "snapstart-test", event.metadata.event_id)
+        writer.forget([writer.add_event(conn, event, lease=True)])
+        assert inbox.mark_processed(conn, "snapstart-test", event.metadata.event_id)
     assert len(cache) == primed
 
 
 def test_a_statement_compiled_before_the_first_connection_is_the_one_a_connected_engine_compiles(function):
-    from common import outbox
+    from common.outbox import writer
 
     # Given the snapshot's engine, which never connected (its dialect not initialised)
-    statement, names = outbox.PRIMED_STATEMENTS[0]
+    statement, names = writer.PRIMED_STATEMENTS[0]
     take_snapshot()
     [before] = [c for c in function.engine._compiled_cache.values() if c.statement is statement]
     # When the restored function connects (and the dialect learns the server)

@@ -56,7 +56,7 @@ def publish_outbox(container: Any) -> None:
     does not depend on the fast path's timing; it still counts every event, so a
     row published twice would show.
     """
-    from common.outbox import relay
+    from common.outbox.relay import relay
 
     relay(container.engine, container.publisher)
 

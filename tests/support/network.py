@@ -6,6 +6,7 @@ answers is what a partition or a black-holed NAT looks like to a client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -128,3 +129,172 @@ def swallowing_proxy(upstream_port: int) -> Iterator[str]:
         for conn in held:
             conn.close()
         server.close()
+
+
+class RefusingProxy:
+    """An http URL in front of ``upstream`` (an emulator's URL) that answers every call
+    with ``X-Amz-Target: <target>`` with the AWS error ``code`` while ``refuse`` is
+    set, and forwards everything else (and that target, once ``refuse`` is cleared)."""
+
+    def __init__(self, upstream: str, target: str, code: str, status: int = 400) -> None:
+        self.upstream = upstream
+        # Refuse only calls whose body holds this (a call carrying one forbidden entry).
+        self.only_if_body_has: bytes | None = None
+        self.target = target
+        self.code = code
+        self.status = status
+        self.refuse = True
+        self.refused = 0  # calls answered with the error
+        self.forwarded = 0
+        self.url = ""
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        body = handler.rfile.read(int(handler.headers.get("content-length", 0)))
+        chosen = self.only_if_body_has is None or self.only_if_body_has in body
+        if self.refuse and chosen and handler.headers.get("x-amz-target") == self.target:
+            self.refused += 1
+            error = json.dumps({"__type": self.code, "message": "injected by the test's proxy"}).encode()
+            handler.send_response(self.status)
+            handler.send_header("content-type", "application/x-amz-json-1.1")
+            handler.send_header("content-length", str(len(error)))
+            handler.end_headers()
+            handler.wfile.write(error)
+            return
+        self.forwarded += 1
+        parts = urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+            conn.request(handler.command, handler.path, body=body, headers=headers)
+            reply = conn.getresponse()
+            payload = reply.read()
+            handler.send_response(reply.status)
+            for key, value in reply.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    handler.send_header(key, value)
+            handler.send_header("content-length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        finally:
+            conn.close()
+
+
+@contextmanager
+def refusing_target(upstream: str, target: str, code: str, status: int = 400) -> Iterator[RefusingProxy]:
+    """A ``RefusingProxy`` serving on loopback for the block's duration."""
+    proxy = RefusingProxy(upstream, target, code, status)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            proxy.answer(self)
+
+        def do_GET(self) -> None:
+            proxy.answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class DatabaseLink:
+    """A loopback TCP port piped to a PostgreSQL unix socket, that can be cut: while
+    down, every open connection is closed and every new one is closed at once (what a
+    failover looks like to a client: connections reset, then refused)."""
+
+    def __init__(self, unix_sock: str) -> None:
+        self.unix_sock = unix_sock
+        self.down = False
+        self.cut_connections = 0
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(64)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (a unix-socket URL) going through this link instead."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        return url.set(host="127.0.0.1", port=self.port, query={}).render_as_string(hide_password=False)
+
+    def cut_for(self, seconds: float) -> None:
+        """Down now, up again after ``seconds``."""
+        with self._lock:
+            self.down = True
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+                self.cut_connections += 1
+            self._open.clear()
+        timer = threading.Timer(seconds, self._up)
+        timer.daemon = True
+        timer.start()
+
+    def _up(self) -> None:
+        with self._lock:
+            self.down = False
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for conn in (source, target):
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+    def _accept(self) -> None:
+        self._server.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                client = self._server.accept()[0]
+            except OSError:
+                continue
+            with self._lock:
+                if self.down:
+                    client.close()
+                    self.cut_connections += 1
+                    continue
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(self.unix_sock)
+                self._open += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def __enter__(self) -> DatabaseLink:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._server.close()
+        with self._lock:
+            for conn in self._open:
+                conn.close()
+
+
+def database_link(database_url: str) -> DatabaseLink:
+    """A ``DatabaseLink`` to the unix socket of ``database_url`` (use it with ``with``)."""
+    from sqlalchemy.engine import make_url
+
+    return DatabaseLink(str(make_url(database_url).query["unix_sock"]))

@@ -46,15 +46,16 @@ def server_url() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_database(base_url: str) -> Iterator[str]:
-    """A new, migrated database on the server of ``base_url``; dropped afterwards."""
+def fresh_database(base_url: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new database on the server of ``base_url``, migrated unless told not; dropped afterwards."""
     name = f"orderflow_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
     try:
-        migrate(url)
+        if migrated:
+            migrate(url)
         yield url
     finally:
         with admin.connect() as conn:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
 from common.events import OrderCancellationRequested, OrderStatusChanged
+from common.money import Money
 from orders.domain.commands import CancelOrder
 from orders.domain.model import Order, OrderLine, OrderNotCancellable, OrderNotFound, OrderStatus
 from orders.usecases import cancel_order
@@ -24,7 +24,7 @@ def store_with(status: OrderStatus) -> tuple[Store, uuid.UUID]:
         customer_id="customer-1",
         customer_email="ada@example.com",
         status=status,
-        lines=[OrderLine("SKU-1", 1, Decimal("1.00"))],
+        lines=[OrderLine("SKU-1", 1, Money.parse("1.00", "USD"))],
         currency="USD",
         shipping_address={},
         correlation_id="corr-1",

@@ -21,7 +21,7 @@ HANDLERS = [
     "orders.handlers.status",
     "inventory.handlers.reserve",
     "inventory.handlers.api",
-    "notifications.handlers.confirm",
+    "notifications.handlers.send_email",
     "shipping.handlers.request",
 ]
 

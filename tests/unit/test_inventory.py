@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from inventory.domain.commands import SetStock
 from inventory.domain.model import (
     Outcome,
@@ -138,8 +138,8 @@ def order_created(*items: tuple[str, int], order_id: uuid.UUID | None = None) ->
         order_id=order_id or uuid.uuid4(),
         customer_id="customer-1",
         customer_email="ada@example.com",
-        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Decimal("1.00")) for s, q in items],
-        total=Decimal(sum(q for _, q in items)),
+        items=[OrderCreatedItem(sku=s, quantity=q, unit_price=Money.parse("1.00", "USD")) for s, q in items],
+        total=Money(100 * sum(q for _, q in items), "USD"),
         currency="USD",
         shipping_address=ADDRESS,
         metadata=EventMetadata.new("corr-1"),

@@ -6,8 +6,7 @@ import copy
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -19,8 +18,9 @@ from common.events import (
     ShipmentDispatched,
     ShippingAddress,
 )
+from common.money import Money
 from notifications.domain.confirmation import ConfirmationEmail, order_number, render_confirmation
-from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind, RecipientUnknown
+from notifications.domain.model import ClaimOutcome, EmailInFlight, EmailKind
 from notifications.usecases import (
     CONSUMER,
     send_dispatch_notice,
@@ -39,10 +39,10 @@ def order_created(name: str = "Ada Lovelace", **address: object) -> OrderCreated
         customer_id="customer-1",
         customer_email="ada@example.com",
         items=[
-            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Decimal("12.50")),
-            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Decimal("3.99")),
+            OrderCreatedItem(sku="SKU-1", quantity=2, unit_price=Money.parse("12.50", "USD")),
+            OrderCreatedItem(sku="SKU-2", quantity=1, unit_price=Money.parse("3.99", "USD")),
         ],
-        total=Decimal("28.99"),
+        total=Money.parse("28.99", "USD"),
         currency="USD",
         shipping_address=ShippingAddress.model_validate(
             {
@@ -76,6 +76,7 @@ class Store:
 
     emails: dict[tuple[uuid.UUID, EmailKind], Claim] = field(default_factory=dict)
     recipients: dict[uuid.UUID, str] = field(default_factory=dict)
+    pending: dict[tuple[uuid.UUID, EmailKind], tuple[uuid.UUID, str]] = field(default_factory=dict)
     processed: set[tuple[str, uuid.UUID]] = field(default_factory=set)
     now: datetime = T0
 
@@ -136,6 +137,23 @@ class FakeRecipients:
     def get(self, order_id: uuid.UUID) -> str | None:
         return self._s.recipients.get(order_id)
 
+    def lock(self, order_id: uuid.UUID) -> None:
+        pass  # one thread: nothing to serialise
+
+
+class FakePendingEmails:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    def keep(self, order_id: uuid.UUID, kind: EmailKind, event_id: uuid.UUID, event: str) -> None:
+        self._s.pending.setdefault((order_id, kind), (event_id, event))
+
+    def of_order(self, order_id: uuid.UUID) -> list[tuple[EmailKind, uuid.UUID, str]]:
+        return [(k, e, j) for (o, k), (e, j) in self._s.pending.items() if o == order_id]
+
+    def drop(self, order_id: uuid.UUID, kind: EmailKind) -> None:
+        self._s.pending.pop((order_id, kind), None)
+
 
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit()`` makes the copy the store."""
@@ -148,6 +166,7 @@ class FakeUnitOfWork:
         self._working = copy.deepcopy(self.store)
         self.emails = FakeEmailClaims(self._working)
         self.recipients = FakeRecipients(self._working)
+        self.pending = FakePendingEmails(self._working)
         self.processed = FakeProcessed(self._working.processed)
         return self
 
@@ -157,6 +176,7 @@ class FakeUnitOfWork:
     def commit(self) -> None:
         self.store.emails = self._working.emails
         self.store.recipients = self._working.recipients
+        self.store.pending = self._working.pending
         self.store.processed = self._working.processed
         self.commits += 1
 
@@ -323,6 +343,43 @@ def test_a_failure_does_not_release_a_claim_it_no_longer_holds(uow, store):
     assert (CONSUMER, event.metadata.event_id) not in store.processed
 
 
+def test_mark_sent_finding_its_claim_retaken_keeps_the_other_claim_and_says_so(uow, store, caplog):
+    # Given SES accepted our email, but our claim was re-taken meanwhile (we outlived it)
+    event = order_created()
+    other = uuid.uuid4()
+
+    class RetakenWhileSending(FakeSender):
+        def send(self, email: ConfirmationEmail) -> str:
+            store.emails[(event.order_id, EmailKind.CONFIRMATION)] = Claim("CLAIMED", other, store.now + TTL)
+            return super().send(email)
+
+    result = send_order_confirmation(event, uow, RetakenWhileSending(), claim_ttl=TTL)
+
+    # Then the send is reported, the other invocation's claim is left as it is, and it is logged
+    assert result.message_id == "message-1"
+    claim = store.emails[(event.order_id, EmailKind.CONFIRMATION)]
+    assert (claim.status, claim.token) == ("CLAIMED", other)
+    assert any(r.levelname == "ERROR" and "re-taken" in r.getMessage() for r in caplog.records), (
+        caplog.records
+    )
+
+
+def test_the_mark_runs_through_its_own_runner_when_given(uow):
+    steps: list[tuple[str, str]] = []
+
+    def runner(name: str) -> Any:
+        def run(operation: Any) -> Any:
+            steps.append((name, operation.__name__))
+            return operation()
+
+        return run
+
+    send_order_confirmation(
+        order_created(), uow, FakeSender(), claim_ttl=TTL, transaction=runner("step"), mark=runner("mark")
+    )
+    assert steps == [("step", "claim"), ("mark", "mark_sent"), ("step", "pending")]
+
+
 def test_each_database_step_runs_through_the_given_transaction_runner(uow):
     steps: list[str] = []
 
@@ -331,7 +388,7 @@ def test_each_database_step_runs_through_the_given_transaction_runner(uow):
         return operation()
 
     send_order_confirmation(order_created(), uow, FakeSender(), claim_ttl=TTL, transaction=runner)
-    assert steps == ["claim", "mark_sent"]
+    assert steps == ["claim", "mark_sent", "pending"]
 
 
 # --- the dispatch email ----------------------------------------------------------------
@@ -368,11 +425,33 @@ def test_the_dispatch_email_goes_once_to_the_orders_address_with_carrier_and_tra
     assert store.emails[(created.order_id, EmailKind.CONFIRMATION)].status == "SENT"
 
 
-def test_a_dispatch_before_the_orders_address_is_known_is_retried_and_claims_nothing(uow, store):
-    event = shipment_dispatched(uuid.uuid4())
-    with pytest.raises(RecipientUnknown):
-        send_dispatch_notice(event, uow, FakeSender())
-    assert store.emails == {} and store.processed == set()
+def test_a_dispatch_before_the_orders_address_is_known_is_kept_and_sent_with_the_confirmation(uow, store):
+    # Given the dispatch arrives before the order's OrderCreated
+    created = order_created()
+    event = shipment_dispatched(created.order_id)
+    sender = FakeSender()
+
+    # Then it is kept, not failed: nothing sent, nothing claimed, the event handled
+    kept = send_dispatch_notice(event, uow, sender)
+    assert kept.outcome is ClaimOutcome.PENDING and not kept.sent
+    assert store.emails == {} and sender.sent == []
+    assert (CONSUMER, event.metadata.event_id) in store.processed
+    # and a redelivery keeps it once
+    assert send_dispatch_notice(event, uow, sender).outcome is ClaimOutcome.PENDING
+    assert len(store.pending) == 1
+
+    # When the OrderCreated arrives, the confirmation and then the dispatch email go out
+    result = send_order_confirmation(created, uow, sender)
+    assert result.sent and [p.kind for p in result.pending if p.sent] == [EmailKind.DISPATCH]
+    assert [e.to for e in sender.sent] == [created.customer_email] * 2
+    assert "JD0146" in sender.sent[1].text
+    assert store.pending == {}
+
+    # And nothing goes twice: the OrderCreated again, the dispatch again
+    again = send_order_confirmation(created, uow, sender)
+    assert not again.sent and again.pending == ()
+    assert not send_dispatch_notice(event, uow, sender).sent
+    assert len(sender.sent) == 2
 
 
 def test_the_rejection_email_names_what_was_short_and_goes_once(uow, store):

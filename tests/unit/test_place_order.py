@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from itertools import count
 
 import pytest
 
 from common.events import OrderCreated
+from common.money import Money
 from orders.domain.commands import PlaceOrder, UpsertProduct
 from orders.domain.model import (
     IdempotencyKeyReused,
@@ -56,9 +56,9 @@ def command(*quantities: tuple[str, int], **overrides: object) -> PlaceOrder:
 def store() -> Store:
     return Store(
         products={
-            "SKU-1": Product("SKU-1", "Widget", Decimal("12.50"), "USD"),
-            "SKU-2": Product("SKU-2", "Gadget", Decimal("3.99"), "USD"),
-            "SKU-EUR": Product("SKU-EUR", "Euro thing", Decimal("5.00"), "EUR"),
+            "SKU-1": Product("SKU-1", "Widget", Money.parse("12.50", "USD")),
+            "SKU-2": Product("SKU-2", "Gadget", Money.parse("3.99", "USD")),
+            "SKU-EUR": Product("SKU-EUR", "Euro thing", Money.parse("5.00", "EUR")),
         }
     )
 
@@ -78,10 +78,10 @@ def test_an_order_is_priced_from_the_catalog_and_stored_with_its_event(uow, stor
     # Then every line carries the catalog's price, and the total adds them up
     order = placed.order
     assert [(line.sku, line.quantity, line.unit_price, line.line_total) for line in order.lines] == [
-        ("SKU-1", 2, Decimal("12.50"), Decimal("25.00")),
-        ("SKU-2", 1, Decimal("3.99"), Decimal("3.99")),
+        ("SKU-1", 2, Money.parse("12.50", "USD"), Money.parse("25.00", "USD")),
+        ("SKU-2", 1, Money.parse("3.99", "USD"), Money.parse("3.99", "USD")),
     ]
-    assert order.total == Decimal("28.99")
+    assert order.total == Money.parse("28.99", "USD")
     assert order.currency == "USD"
     assert order.status is OrderStatus.PENDING
     assert order.created_at == order.updated_at == T0
@@ -95,10 +95,10 @@ def test_an_order_is_priced_from_the_catalog_and_stored_with_its_event(uow, stor
     assert event.order_id == order.order_id
     assert event.customer_email == "ada@example.com"
     assert [(i.sku, i.quantity, i.unit_price) for i in event.items] == [
-        ("SKU-1", 2, Decimal("12.50")),
-        ("SKU-2", 1, Decimal("3.99")),
+        ("SKU-1", 2, Money.parse("12.50", "USD")),
+        ("SKU-2", 1, Money.parse("3.99", "USD")),
     ]
-    assert event.total == Decimal("28.99")
+    assert event.total == Money.parse("28.99", "USD")
     assert event.metadata.correlation_id == "corr-1"
     assert event.metadata.causation_id is None
     assert event.shipping_address.postal_code == "N1 9GU"
@@ -131,9 +131,9 @@ def test_items_priced_in_several_currencies_are_refused(uow, store):
 
 def test_a_price_change_after_ordering_does_not_change_the_order(uow, store):
     placed = place_order(command(("SKU-1", 1)), uow)
-    upsert_product(UpsertProduct("SKU-1", "Widget", Decimal("99.00"), "USD"), uow)
+    upsert_product(UpsertProduct("SKU-1", "Widget", Money.parse("99.00", "USD")), uow)
 
-    assert get_order(placed.order.order_id, "customer-1", uow).total == Decimal("12.50")
+    assert get_order(placed.order.order_id, "customer-1", uow).total == Money.parse("12.50", "USD")
 
 
 # --- place_order: idempotency -----------------------------------------------------------
@@ -240,7 +240,7 @@ def test_a_customer_reads_their_own_order(uow):
     placed = place_order(command(), uow)
     found = get_order(placed.order.order_id, "customer-1", uow)
     assert found.order_id == placed.order.order_id
-    assert found.total == Decimal("28.99")
+    assert found.total == Money.parse("28.99", "USD")
     assert uow.commits == 1  # reading committed nothing
 
 
@@ -303,16 +303,16 @@ def test_a_customer_without_orders_gets_an_empty_page(uow):
 
 
 def test_a_product_is_created_then_updated_and_committed_each_time(uow, store):
-    created = upsert_product(UpsertProduct("SKU-9", "Thing", Decimal("1.00"), "USD"), uow)
-    updated = upsert_product(UpsertProduct("SKU-9", "Thing v2", Decimal("2.50"), "USD"), uow)
+    created = upsert_product(UpsertProduct("SKU-9", "Thing", Money.parse("1.00", "USD")), uow)
+    updated = upsert_product(UpsertProduct("SKU-9", "Thing v2", Money.parse("2.50", "USD")), uow)
 
-    assert created == Product("SKU-9", "Thing", Decimal("1.00"), "USD")
-    assert store.products["SKU-9"] == updated == Product("SKU-9", "Thing v2", Decimal("2.50"), "USD")
+    assert created == Product("SKU-9", "Thing", Money.parse("1.00", "USD"))
+    assert store.products["SKU-9"] == updated == Product("SKU-9", "Thing v2", Money.parse("2.50", "USD"))
     assert uow.commits == 2
 
     # And new orders are priced at the new price
     placed = place_order(command(("SKU-9", 2)), uow)
-    assert placed.order.total == Decimal("5.00")
+    assert placed.order.total == Money.parse("5.00", "USD")
 
 
 # --- catalog reads and an admin's view ---------------------------------------------------
@@ -322,7 +322,7 @@ def test_the_catalog_pages_by_sku_and_an_unknown_sku_is_not_found():
     from orders.domain.model import ProductNotFound
     from orders.usecases import get_product, list_products
 
-    store = Store(products={s: Product(s, s, Decimal("1.00"), "USD") for s in ("C", "A", "B")})
+    store = Store(products={s: Product(s, s, Money.parse("1.00", "USD")) for s in ("C", "A", "B")})
     uow = FakeUnitOfWork(store)
     page, after = list_products(2, None, uow)
     assert [p.sku for p in page] == ["A", "B"] and after == "B"

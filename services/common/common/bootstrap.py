@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from common import aws, outbox
+from common import aws
 from common.db import make_engine
 from common.observability import logger
+from common.outbox.relay import publish_committed
+from common.outbox.writer import forget
 from common.publisher import EventBridgePublisher
 from common.settings import Settings, get_settings
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 # retries). PutEvents and SendEmail are not idempotent: a retried timeout can
 # publish or send twice. The outbox relay (and Lambda's retries) retry instead,
 # and the timeouts multiply with nothing, so one call lasts at most their sum.
-CLIENT_TIMEOUTS = {"events": (0.5, 1.0), "sesv2": (1.0, 3.0)}
+CLIENT_TIMEOUTS = {"events": (0.5, 1.0), "sesv2": (1.0, 3.0), "sqs": (0.5, 1.0)}
 DEFAULT_TIMEOUTS = (2.0, 5.0)
 # What publishing right after a commit may spend at most, and what it leaves of
 # the invocation's remaining time.
@@ -82,6 +84,11 @@ class Container:
         return _client("sesv2", self.settings)
 
     @cached_property
+    def sqs_client(self) -> Any:
+        """Only for a consumer's failed records (``ChangeMessageVisibilityBatch``)."""
+        return _client("sqs", self.settings)
+
+    @cached_property
     def publisher(self) -> EventBridgePublisher:
         self.settings.require("event_bus_name")
         assert self.settings.event_bus_name is not None
@@ -118,13 +125,13 @@ class Container:
             return
         if not self.settings.event_bus_name:
             logger.warning("EVENT_BUS_NAME is not set: the outbox relay will publish")
-            outbox.forget(outbox_ids)  # their leases end, then the relay takes them
+            forget(outbox_ids)  # their leases end, then the relay takes them
             return
         budget = FAST_PATH_BUDGET_S
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         if callable(remaining):
             budget = min(budget, remaining() / 1000 - FAST_PATH_MARGIN_S)
-        outbox.publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
+        publish_committed(self.engine, self.publisher, outbox_ids, budget_s=budget)
 
 
 _container: Container | None = None

@@ -188,25 +188,39 @@ def retry_on_disconnect(
     engine: Engine,
     attempts: int = 3,
     base_delay: float = 0.05,
+    time_left: Callable[[], float] | None = None,
+    max_delay: float = 1.0,
 ) -> T:
     """Run ``operation`` (a whole transaction), retrying it on connection loss.
 
     On a connection-class failure the pool is emptied, so the next attempt opens a
-    fresh connection (with a fresh IAM token), after a jittered exponential backoff.
-    Any other error is raised at once. ``operation`` must be a complete transaction
-    that is safe to run again, since a failed attempt was rolled back.
+    fresh connection (with a fresh IAM token), after a jittered exponential backoff
+    (at most ``max_delay``). Any other error is raised at once. ``operation`` must be
+    a complete transaction that is safe to run again, since a failed attempt was
+    rolled back.
+
+    ``attempts`` bounds the tries; with ``time_left`` (seconds the caller may still
+    spend, its own margin for a last attempt taken off) they go on instead for as
+    long as the next wait fits in it (for a step that must not be given up lightly,
+    such as recording that SES accepted an email).
     """
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return operation()
         except Exception as exc:
-            if attempt == attempts or not is_connection_error(exc):
+            if not is_connection_error(exc):
+                raise
+            delay = min(max_delay, base_delay * 2 ** min(attempt - 1, 20) * (1 + random.random()))
+            if time_left is None:
+                if attempt >= attempts:
+                    raise
+            elif time_left() < delay:
                 raise
             engine.dispose()
-            delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
             logger.warning(
                 "database connection lost; retrying",
                 extra={"attempt": attempt, "delay_s": round(delay, 3), "error": type(exc).__name__},
             )
             time.sleep(delay)
-    raise AssertionError("unreachable")

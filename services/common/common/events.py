@@ -7,10 +7,8 @@ models (``orderflow schemas``) and never edited by hand.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -22,32 +20,15 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from common.countries import ISO_3166_ALPHA2
+from common.iso4217 import MINOR_UNITS
+from common.money import CURRENCY_PATTERN, Money, Priced, currency_rules, is_currency
 
 EVENT_VERSION = "1.0"
-# ASCII digits only: \d would take fullwidth or Arabic-Indic digits, and $ a final newline.
-MONEY_PATTERN = r"^[0-9]{1,12}\.[0-9]{2}$"
-_MONEY_RE = re.compile(MONEY_PATTERN)
-
-
-def _parse_money(value: Any) -> Any:
-    # Money crosses every boundary as a two-place decimal string, never a float.
-    if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):
-        raise ValueError('must be a decimal string with two places, e.g. "12.50"')
-    return Decimal(value)
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_parse_money),
-    PlainSerializer(lambda v: f"{v:.2f}", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["12.50"]}),
-]
 
 
 def _utc(value: datetime) -> datetime:
@@ -64,14 +45,43 @@ UtcDatetime = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON counts 2.0 as the integer 2 (JSON Schema's "integer" takes it); a strict int field
+    # still refuses true, "2" and 2.5.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 def _country(value: str) -> str:
     if value not in ISO_3166_ALPHA2:
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, e.g. GB")
     return value
 
 
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CountryCode = Annotated[
+    str,
+    AfterValidator(_country),
+    # The list itself, not only its shape: "AA" fits [A-Z]{2} and is refused.
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$", "enum": sorted(ISO_3166_ALPHA2)}),
+]
+
+
+def _currency(value: str) -> str:
+    if not is_currency(value):
+        raise ValueError("must be an ISO 4217 currency code with a minor unit, e.g. USD")
+    return value
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(pattern=CURRENCY_PATTERN),
+    AfterValidator(_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(MINOR_UNITS), "examples": ["USD"]}),
+]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -87,9 +97,27 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _document_no_nul(schema: dict[str, Any]) -> None:
+    """Say in the schema what ``TextModel`` refuses: a free-text string holding U+0000."""
+    for prop in schema.get("properties", {}).values():
+        for alternative in prop.get("anyOf", [prop]):
+            if alternative.get("type") == "string" and not {"pattern", "format", "enum"} & alternative.keys():
+                alternative["pattern"] = NO_NUL
+
+
 class TextModel(CamelModel):
     """A model of free text from customers: U+0000 is refused at the boundary, since
     PostgreSQL's text and JSONB cannot store it (the insert would fail with a 500)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        # Not json_schema_extra: PricedModel's own would replace it in a model that is both.
+        schema = handler(core_schema)
+        _document_no_nul(handler.resolve_ref_schema(schema))
+        return schema
 
     @field_validator("*")
     @classmethod
@@ -103,6 +131,70 @@ class RequestModel(TextModel):
     """An HTTP request body: strict, so a misspelt field is an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _wire(name: str) -> str:
+    return to_camel(name)
+
+
+def _money_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    amounts = getattr(model, "AMOUNTS", ())
+    items = getattr(model, "ITEM_AMOUNTS", {})
+    if amounts or items:
+        schema["allOf"] = currency_rules(
+            [_wire(n) for n in amounts], {_wire(a): [_wire(n) for n in names] for a, names in items.items()}
+        )
+
+
+class PricedModel(CamelModel):
+    """A model whose amounts (fields of type ``Money``) are in its ``currency`` field's
+    currency: each must have exactly that currency's minor-unit digits, and an error
+    names the amount's own field (``unitPrice``, ``items.0.unitPrice``). Its JSON Schema
+    says which digits go with which currency. ``AMOUNTS`` are its own amount fields,
+    ``ITEM_AMOUNTS`` those of the items of its list fields."""
+
+    AMOUNTS: ClassVar[tuple[str, ...]] = ()
+    ITEM_AMOUNTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Events take the two-place form of before per-currency money too, where it is exact.
+    TWO_PLACES_TOO: ClassVar[bool] = False
+
+    model_config = ConfigDict(json_schema_extra=_money_rules)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_in_currency(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        code = data.get(_wire("currency"), data.get("currency"))
+        currency = code if is_currency(code) else None
+
+        def pair(fields: dict[str, Any], name: str) -> None:
+            key = _wire(name) if _wire(name) in fields else name
+            if key in fields:
+                fields[key] = Priced(fields[key], currency, cls.TWO_PLACES_TOO)
+
+        for name in cls.AMOUNTS:
+            pair(data, name)
+        for array, names in cls.ITEM_AMOUNTS.items():
+            key = _wire(array) if _wire(array) in data else array
+            if not isinstance(data.get(key), list):
+                continue
+            priced = []
+            for item in data[key]:
+                if isinstance(item, BaseModel):  # built in Python: kept if in this currency
+                    amounts = [getattr(item, n, None) for n in names]
+                    if all(isinstance(a, Money) and a.currency == currency for a in amounts):
+                        priced.append(item)
+                        continue
+                    item = {f.alias or n: getattr(item, n) for n, f in type(item).model_fields.items()}
+                if isinstance(item, dict):
+                    item = dict(item)
+                    for name in names:
+                        pair(item, name)
+                priced.append(item)
+            data[key] = priced
+        return data
 
 
 class EventMetadata(CamelModel):
@@ -151,7 +243,14 @@ class OrderCreatedItem(CamelModel):
     unit_price: Money
 
 
-class OrderCreated(DomainEvent):
+class OrderCreated(DomainEvent, PricedModel):
+    """An order was stored. Every amount is in the order's currency, with exactly that
+    currency's ISO 4217 minor-unit digits."""
+
+    AMOUNTS: ClassVar[tuple[str, ...]] = ("total",)
+    ITEM_AMOUNTS: ClassVar[dict[str, tuple[str, ...]]] = {"items": ("unit_price",)}
+    TWO_PLACES_TOO: ClassVar[bool] = True
+
     SOURCE: ClassVar[str] = "orders.service"
     DETAIL_TYPE: ClassVar[str] = "OrderCreated"
 

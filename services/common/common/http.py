@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
@@ -185,10 +185,11 @@ def body(app: BaseRouter) -> Any:
     return value
 
 
-def optional_body(app: BaseRouter) -> Any:
-    """The request's JSON body, or None when it has none (a route whose body is optional)."""
+def optional_body(app: BaseRouter, absent: Any = None) -> Any:
+    """The request's JSON body, or ``absent`` when it has none (a route whose body is
+    optional). A body of JSON ``null`` is a body, and the route's model judges it."""
     value = app.context.get("body")
-    return None if value is _NO_BODY else value
+    return absent if value is _NO_BODY else value
 
 
 def error_response(app: BaseRouter, error: ApiError) -> Response:
@@ -296,6 +297,21 @@ def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     if not principal(app).is_admin:
         raise ApiError(403, "FORBIDDEN", "this route needs the admin scope or group")
     return next_middleware(app)
+
+
+# A service's table of domain errors: each maps the exception (with the app, for the
+# request's body when a detail names a field) to the contract's response.
+ErrorTable = Mapping[type[Exception], Callable[[APIGatewayHttpResolver, Any], ApiError]]
+
+
+def register_errors(app: APIGatewayHttpResolver, errors: ErrorTable) -> None:
+    """Install a service's table of domain errors (``handle_errors`` calls each handler)."""
+    for error_type, to_api_error in errors.items():
+
+        def respond(exc: Exception, to_api_error: Any = to_api_error) -> Response:
+            return error_response(app, to_api_error(app, exc))
+
+        app.exception_handler(error_type)(respond)
 
 
 def create_app(deps: Callable[[], Container]) -> APIGatewayHttpResolver:

@@ -4,6 +4,13 @@ It never retries by itself: the outbox decides what happens to each entry it
 could not publish (per-row backoff, parking, or the next relay run), and the
 boto3 client it is given makes one attempt per call (``total_max_attempts=1``),
 so a call whose outcome is unknown is never repeated inside one invocation.
+
+What is transient and what is permanent is decided in ``common.failures``. A call
+refused as a whole for authorisation or a missing bus (``AccessDeniedException``
+...) is transient: an IAM change propagating, a policy fixed later. Its entries are
+sent one by one to find out whether one entry is to blame; only if another entry of
+the same ``put`` went through (the call as a whole is authorised) is an entry refused
+on its own reported ``refused`` (and parked); otherwise they are all ``call_refused``.
 """
 
 from __future__ import annotations
@@ -13,25 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.failures import error_code, is_permanent_entry_error, is_refused_call
 from common.observability import logger
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 # PutEvents refuses a request over 256 KiB (entries counted as AWS documents it).
 MAX_REQUEST_BYTES = 256 * 1024
-
-# Entry or call error codes that no retry can cure: the row is parked for an operator.
-PERMANENT_ERRORS = frozenset(
-    {
-        "EntryTooLarge",  # ours: checked before sending
-        "MalformedDetail",
-        "InvalidArgument",
-        "ValidationException",
-        "AccessDeniedException",
-        "NotAuthorizedForSourceException",
-        "NotAuthorizedForDetailTypeException",
-        "ResourceNotFoundException",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,9 @@ class FailedEvent:
 
     @property
     def permanent(self) -> bool:
-        return self.error_code in PERMANENT_ERRORS
+        """Wrong in itself (too large, malformed), or refused on its own for its source
+        or detail type while the call as a whole is authorised (``PutResult`` decides)."""
+        return is_permanent_entry_error(self.error_code) or is_refused_call(self.error_code)
 
 
 @dataclass
@@ -66,8 +62,10 @@ class PutResult:
     """What one ``put`` did with each event.
 
     ``refused``: EventBridge (or the size check) answered with an error for the entry.
-    ``call_failed``: the whole call failed (network, timeout, throttling, 5xx): the
-    outcome is unknown or transient, and EventBridge is probably unwell.
+    ``call_failed``: the whole call failed (network, timeout, throttling, 5xx, or
+    refused as a whole): the outcome is unknown or transient.
+    ``call_refused``: how many of ``call_failed`` were refused as a whole (access
+    denied, bus not found...): a fix or a propagation cures it, an operator should know.
     ``unsent``: never sent (a call before failed, or the time budget ran out).
     """
 
@@ -75,6 +73,7 @@ class PutResult:
     refused: list[FailedEvent] = field(default_factory=list)
     call_failed: list[FailedEvent] = field(default_factory=list)
     unsent: list[OutgoingEvent] = field(default_factory=list)
+    call_refused: int = 0
 
 
 class EventBridgePublisher:
@@ -119,20 +118,25 @@ class EventBridgePublisher:
                 result.unsent += [e for b in batches[start:] for e in b]
                 break
             wave = batches[start : start + self._concurrency]
-            outcomes = self._wave(wave)
+            outcomes = self._wave(wave, time_left)
             for answered, failed in outcomes:
                 result.published += answered.published
                 result.refused += answered.refused
                 result.call_failed += failed
-            if any(failed for _, failed in outcomes):
+            refused_whole = not result.published and any(
+                is_refused_call(f.error_code) for f in result.refused
+            )
+            if any(failed for _, failed in outcomes) or refused_whole:
                 result.unsent += [e for b in batches[start + len(wave) :] for e in b]
                 break
-        return result
+        return _authorised(result)
 
-    def _wave(self, wave: list[list[OutgoingEvent]]) -> list[tuple[PutResult, list[FailedEvent]]]:
+    def _wave(
+        self, wave: list[list[OutgoingEvent]], time_left: Callable[[], float] | None
+    ) -> list[tuple[PutResult, list[FailedEvent]]]:
         def one(batch: list[OutgoingEvent]) -> tuple[PutResult, list[FailedEvent]]:
             answered = PutResult()
-            return answered, self._call(batch, answered)
+            return answered, self._call(batch, answered, time_left)
 
         if len(wave) == 1:
             return [one(wave[0])]
@@ -140,7 +144,12 @@ class EventBridgePublisher:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="put-events")
         return list(self._pool.map(one, wave))
 
-    def _call(self, batch: list[OutgoingEvent], result: PutResult) -> list[FailedEvent]:
+    def _call(
+        self,
+        batch: list[OutgoingEvent],
+        result: PutResult,
+        time_left: Callable[[], float] | None = None,
+    ) -> list[FailedEvent]:
         """One call; per-entry outcomes go into ``result``; returns the whole-call failures."""
         entries = []
         for e in batch:
@@ -156,14 +165,20 @@ class EventBridgePublisher:
         try:
             response = self._client.put_events(Entries=entries)
         except Exception as exc:  # botocore errors: the whole call failed
-            code = _error_code(exc)
-            if code in PERMANENT_ERRORS and len(batch) > 1:
-                # One bad entry can fail a whole call: find it by sending each alone.
+            code = error_code(exc)
+            if (is_permanent_entry_error(code) or is_refused_call(code)) and len(batch) > 1:
+                # One entry can fail a whole call: find it by sending each alone, each
+                # call started only if it can end in time.
                 failed: list[FailedEvent] = []
-                for e in batch:
-                    failed += self._call([e], result)
+                for i, e in enumerate(batch):
+                    if time_left is not None and time_left() < self.call_bound_s:
+                        result.unsent += batch[i:]
+                        break
+                    failed += self._call([e], result, time_left)
                 return failed
-            if code in PERMANENT_ERRORS:
+            if is_permanent_entry_error(code) or is_refused_call(code):
+                # Alone: refused for what it is, unless the call as a whole is refused
+                # (``_authorised`` tells, once the whole ``put`` is known).
                 result.refused.append(FailedEvent(batch[0], code, str(exc)[:500]))
                 return []
             logger.warning("PutEvents call failed", extra={"error": code, "entries": len(batch)})
@@ -195,10 +210,19 @@ def _batches(events: list[OutgoingEvent]) -> list[list[OutgoingEvent]]:
     return batches
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
+def _authorised(result: PutResult) -> PutResult:
+    """Entries refused for authorisation or a missing resource are refused for what
+    they are only when another entry went through; else the call as a whole is refused
+    (transient: the rows are released, nothing is parked)."""
+    if result.published:
+        return result
+    refused_calls = [f for f in result.refused if is_refused_call(f.error_code)]
+    if refused_calls:
+        logger.warning(
+            "PutEvents refused as a whole; the events stay in the outbox",
+            extra={"codes": sorted({f.error_code for f in refused_calls}), "entries": len(refused_calls)},
+        )
+        result.refused = [f for f in result.refused if not is_refused_call(f.error_code)]
+        result.call_failed += refused_calls
+        result.call_refused += len(refused_calls)
+    return result

@@ -37,7 +37,7 @@ from common.events import CamelModel
 from common.observability import logger
 
 # The container's parts built from AWS credentials: rebuilt on first use after a restore.
-AWS_PARTS = ("events_client", "ses_client", "publisher")
+AWS_PARTS = ("events_client", "ses_client", "sqs_client", "publisher")
 # Stand-in credentials for the clients built only to load their service's data: the
 # real ones must not be resolved before the snapshot.
 _NO_CREDENTIALS = {"aws_access_key_id": "snapshot", "aws_secret_access_key": "snapshot"}
@@ -66,14 +66,17 @@ def register(*, services: Sequence[str] = ()) -> bool:
 
 
 def before_snapshot() -> None:
+    from common import inbox
     from common.bootstrap import container
-    from common.outbox import PRIMED_STATEMENTS
+    from common.outbox import relay, writer
 
     deps = container()
     primed: dict[str, Any] = {}
     try:
         primed["models"] = prime_models()
-        primed["statements"] = prime_statements(deps.engine, PRIMED_STATEMENTS)
+        primed["statements"] = prime_statements(
+            deps.engine, writer.PRIMED_STATEMENTS + inbox.PRIMED_STATEMENTS + relay.PRIMED_STATEMENTS
+        )
         services = set(_services) | ({"rds"} if not deps.settings.database_url else set())
         primed["services"] = prime_aws(sorted(services), deps.settings.aws_region)
         if deps.settings.jwks_url:

@@ -13,8 +13,9 @@ from typing import Self
 
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 
-from common import outbox
+from common import inbox
 from common.events import DomainEvent
+from common.outbox import writer
 
 
 class SqlOutbox:
@@ -26,7 +27,7 @@ class SqlOutbox:
         self.ids: list[int] = []
 
     def add(self, event: DomainEvent) -> int:
-        outbox_id = outbox.add_event(self._connection, event, lease=True)
+        outbox_id = writer.add_event(self._connection, event, lease=True)
         self.ids.append(outbox_id)
         return outbox_id
 
@@ -39,7 +40,7 @@ class SqlProcessedEvents:
 
     def mark(self, consumer: str, event_id: uuid.UUID) -> bool:
         """True the first time; False when ``consumer`` already handled ``event_id``."""
-        return outbox.mark_processed(self._connection, consumer, event_id)
+        return inbox.mark_processed(self._connection, consumer, event_id)
 
 
 class SqlUnitOfWork:
@@ -74,7 +75,7 @@ class SqlUnitOfWork:
         finally:
             self.connection.close()
             if not self._committed:
-                outbox.forget(self.outbox.ids)
+                writer.forget(self.outbox.ids)
 
     def commit(self) -> None:
         assert self._transaction is not None

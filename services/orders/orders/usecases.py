@@ -215,9 +215,7 @@ def list_products(limit: int, after: str | None, uow: UnitOfWork) -> tuple[list[
 
 def upsert_product(cmd: UpsertProduct, uow: UnitOfWork) -> Product:
     with uow:
-        product = uow.products.upsert(
-            Product(sku=cmd.sku, name=cmd.name, unit_price=cmd.unit_price, currency=cmd.currency)
-        )
+        product = uow.products.upsert(Product(sku=cmd.sku, name=cmd.name, unit_price=cmd.unit_price))
         uow.commit()
     return product
 

@@ -210,7 +210,7 @@ class Console:
             return [dict(r) for r in rows]
 
     def glance(self, now: datetime) -> str:
-        from common.outbox import health_by_source
+        from common.outbox.admin import health_by_source
         from orderflow.ops.dlq import depth
 
         with self.engine().connect() as conn:
@@ -252,7 +252,7 @@ class Console:
         return found
 
     def outbox(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        from common.outbox import health_by_source, parked_rows
+        from common.outbox.admin import health_by_source, parked_rows
 
         with self.engine().connect() as conn:
             return health_by_source(conn), parked_rows(conn)
@@ -285,7 +285,7 @@ class Console:
 
     def requeue(self, body: dict[str, Any]) -> dict[str, Any]:
         """``orderflow outbox requeue``: some parked rows, or all."""
-        from common.outbox import requeue_parked
+        from common.outbox.admin import requeue_parked
 
         ids = body.get("ids")
         if body.get("all") is True:

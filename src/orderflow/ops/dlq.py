@@ -1,17 +1,26 @@
 """``orderflow dlq``: the consumers' dead-letter queues: list, show, redrive.
 
-A message reaches a DLQ in one of two envelopes:
+A message reaches a consumer's DLQ in one of three envelopes:
 
-* the rule's dead-letter config (EventBridge could not hand the event to Lambda):
-  the body is the EventBridge event itself, the reason in message attributes
-  (``ERROR_CODE``, ``ERROR_MESSAGE``, ``RULE_ARN``, ``TARGET_ARN``);
-* Lambda's on-failure destination (the function failed every attempt): the body is an
-  invocation record, ``{"requestContext": {"condition", "approximateInvokeCount", ...},
-  "requestPayload": <the event>, "responsePayload": {"errorType", "errorMessage"}}``.
+* its queue's redrive policy (the function failed the event on ``maxReceiveCount``
+  receives): the body is the EventBridge event itself, as the rule delivered it, with
+  no reason attached (the function's log has it);
+* the rule's dead-letter config (EventBridge could not put the event in the queue):
+  the body is the event itself too, the reason in message attributes (``ERROR_CODE``,
+  ``ERROR_MESSAGE``, ``RULE_ARN``, ``TARGET_ARN``);
+* Lambda's on-failure destination, from before the consumers read queues (the
+  function failed every asynchronous attempt): the body is an invocation record,
+  ``{"requestContext": {"condition", "approximateInvokeCount", ...}, "requestPayload":
+  <the event>, "responsePayload": {"errorType", "errorMessage"}}``. Still read, for the
+  messages already there (a DLQ keeps them 14 days).
 
-Redrive puts each event back on the bus with its own source, detail type and detail
-(its ``metadata.eventId`` unchanged, so consumers that handled it already skip it) and
-deletes the message only once PutEvents accepted the entry.
+Redrive sends each event back into the consumer's own queue, where the failed
+delivery came from, as AWS's own DLQ redrive does (and the console's "Start DLQ
+redrive"; moto has no ``StartMessageMoveTask``, so the move is done here): only the
+consumer that failed sees it again, not every rule of the bus, and nobody needs to
+publish as another service. The body is the event, its ``id`` and ``metadata.eventId``
+unchanged, so a consumer that handled it already skips it. A message is deleted from
+the DLQ only once SQS accepted the event into the queue.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from orderflow.ops.target import CONSUMERS, OpsError, Target, add_target_argumen
 class DeadLetter:
     message_id: str
     receipt: str
-    envelope: str  # "lambda-destination" or "rule-dlq" (or "unknown")
+    envelope: str  # "queue-redrive", "rule-dlq" or "lambda-destination" (or "unknown")
     event: dict[str, Any] | None
     error: str | None
     attempts: int | None
@@ -73,6 +82,8 @@ def decode(message: dict[str, Any]) -> DeadLetter:
         )
     if isinstance(body, dict) and "detail-type" in body:
         attrs = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
+        if not attrs.get("ERROR_CODE") and not attrs.get("RULE_ARN"):
+            return DeadLetter(envelope="queue-redrive", event=body, error=None, attempts=None, **common)
         error = ": ".join(x for x in (attrs.get("ERROR_CODE"), attrs.get("ERROR_MESSAGE")) if x) or None
         return DeadLetter(envelope="rule-dlq", event=body, error=error, attempts=None, **common)
     return DeadLetter(
@@ -194,11 +205,11 @@ def redrive(
     limit: int | None = None,
     message_ids: set[str] | None = None,
 ) -> list[DeadLetter]:
-    """Put each dead letter's event back on the bus; delete it once accepted. Returns
-    the letters put back (or, with ``dry_run``, that would be). With ``message_ids``,
-    only those messages (the others are left as they were)."""
-    url = target.dlq_url(function_id)
-    events, sqs = target.client("events"), target.client("sqs")
+    """Send each dead letter's event back into the consumer's queue; delete it from the DLQ
+    once SQS accepted it. Returns the letters put back (or, with ``dry_run``, that would be).
+    With ``message_ids``, only those messages (the others are left as they were)."""
+    url, queue = target.dlq_url(function_id), target.queue_url(function_id)
+    sqs = target.client("sqs")
     messages = _receive_all(target, url, limit=limit, visibility_s=60)
     if message_ids is not None:
         _release(target, url, [m for m in messages if m["MessageId"] not in message_ids])
@@ -207,24 +218,20 @@ def redrive(
     failures: list[str] = []
     for message in messages:
         letter = decode(message)
-        if dry_run or letter.event is None:
-            if letter.event is None:
-                failures.append(f"{letter.message_id}: not an EventBridge event, left in the queue")
-            else:
-                done.append(letter)
+        if letter.event is None:
+            failures.append(f"{letter.message_id}: not an EventBridge event, left in the queue")
             continue
-        event = letter.event
-        entry: dict[str, Any] = {
-            "EventBusName": target.bus,
-            "Source": event["source"],
-            "DetailType": event["detail-type"],
-            "Detail": json.dumps(event["detail"]),
-            "Resources": event.get("resources") or [],
-        }
-        answer = events.put_events(Entries=[entry])
-        if answer.get("FailedEntryCount"):
-            failed = answer["Entries"][0]
-            failures.append(f"{letter.message_id}: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+        if dry_run:
+            done.append(letter)
+            continue
+        # The event exactly as the rule delivered it (the body itself, when it is the event).
+        body = message["Body"] if letter.envelope != "lambda-destination" else json.dumps(letter.event)
+        try:
+            sqs.send_message(QueueUrl=queue, MessageBody=body)
+        except Exception as exc:
+            from orderflow.cli import one_line
+
+            failures.append(f"{letter.message_id}: {one_line(exc)}")
             continue
         sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt)
         done.append(letter)
@@ -243,7 +250,7 @@ def run_redrive(args: argparse.Namespace) -> int:
     for letter in done:
         event = letter.event or {}
         print(f"{verb} {event.get('detail-type')} {event.get('id')} (message {letter.message_id})")
-    print(f"{args.function}: {verb} {len(done)} event(s) on bus {target.bus}")
+    print(f"{args.function}: {verb} {len(done)} event(s) into its queue {target.queue_url(args.function)}")
     return 0
 
 
@@ -263,7 +270,7 @@ def register(subparsers: Any) -> None:
     show.add_argument("--max", type=_positive, help="show at most N messages")
     show.add_argument("--json", action="store_true", help="JSON for scripts")
     show.set_defaults(run=run_show)
-    again = commands.add_parser("redrive", help="put FUNCTION's dead letters back on the bus")
+    again = commands.add_parser("redrive", help="put FUNCTION's dead letters back into its queue")
     again.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
     again.add_argument("--dry-run", action="store_true", help="say what would be put back, change nothing")
     again.add_argument("--max", type=_positive, help="put back at most N messages")

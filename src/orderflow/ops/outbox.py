@@ -85,7 +85,7 @@ def _engine(url: str) -> Any:
 
 
 def _status(url: str, as_json: bool) -> int:
-    from common.outbox import health_by_source, parked_rows
+    from common.outbox.admin import health_by_source, parked_rows
 
     engine = _engine(url)
     try:
@@ -113,7 +113,7 @@ def _status(url: str, as_json: bool) -> int:
 
 
 def _requeue(url: str, args: argparse.Namespace) -> int:
-    from common.outbox import requeue_parked
+    from common.outbox.admin import requeue_parked
 
     if not args.all and not args.ids:
         raise OutboxCommandError("name the parked rows to requeue (IDs), or --all")

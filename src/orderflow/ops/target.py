@@ -4,7 +4,8 @@ The same boto3 calls either way. ``--stack NAME`` (or ``ORDERFLOW_STACK``) names
 deployed stack: its resources and outputs give the queue URLs and the bus, and boto3
 finds credentials, region and any ``AWS_ENDPOINT_URL`` as it always does. Without a
 stack, the local suite's state file (``.orderflow/local.json``, or ``--state-dir``)
-gives the emulator's endpoint and the bus; the local DLQs are named ``<Function>-dlq``.
+gives the emulator's endpoint and the bus; the local queues are named
+``<Function>-queue`` and ``<Function>-dlq``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ CONSUMERS = {
     "InventoryFunction": "InventoryDLQ",
     "NotificationsFunction": "NotificationsDLQ",
     "ShippingFunction": "ShippingDLQ",
+}
+# The queue each consumer reads (its rule's target), where a redrive puts events back.
+SOURCE_QUEUES = {
+    "OrderStatusFunction": "OrderStatusQueue",
+    "InventoryFunction": "InventoryQueue",
+    "NotificationsFunction": "NotificationsQueue",
+    "ShippingFunction": "ShippingQueue",
 }
 
 
@@ -65,14 +73,22 @@ class Target:
         return self._clients[service]
 
     def dlq_url(self, function_id: str) -> str:
-        if function_id not in CONSUMERS:
+        return self._queue_url(function_id, CONSUMERS, "dlq")
+
+    def queue_url(self, function_id: str) -> str:
+        """The queue the consumer reads (its rule's target)."""
+        return self._queue_url(function_id, SOURCE_QUEUES, "queue")
+
+    def _queue_url(self, function_id: str, logical_ids: dict[str, str], local_suffix: str) -> str:
+        if function_id not in logical_ids:
             raise OpsError(
                 f"{function_id} is not a consumer with a dead-letter queue (one of: {', '.join(CONSUMERS)})"
             )
         if self.stack is None:
-            return str(self.client("sqs").get_queue_url(QueueName=f"{function_id}-dlq")["QueueUrl"])
+            name = f"{function_id}-{local_suffix}"
+            return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
         answer = self.client("cloudformation").describe_stack_resource(
-            StackName=self.stack, LogicalResourceId=CONSUMERS[function_id]
+            StackName=self.stack, LogicalResourceId=logical_ids[function_id]
         )
         return str(answer["StackResourceDetail"]["PhysicalResourceId"])  # an SQS queue's id is its URL
 

@@ -1,7 +1,7 @@
 """InventoryApiFunction: stock levels for admins (API Gateway HTTP API, payload 2.0).
 
-An adapter only: parse and validate, call one use case, map the result or the
-domain error to the contract's response. Same middleware chain as the orders API.
+The same shape as the orders API: an adapter only (parse and validate, call one use case
+through ``inventory.handlers.wiring``), domain errors mapped in ``inventory.handlers.errors``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from common import http, snapstart
 from common.bootstrap import container
-from common.db import retry_on_disconnect
 from common.events import Sku
-from common.http import ApiError, documented, error_doc, json_response
+from common.http import documented, error_doc, json_response
 from common.observability import logger, metrics, tracer
-from inventory.adapters.repository import InventoryUnitOfWork
 from inventory.domain.commands import SetStock
-from inventory.domain.model import StockBelowReserved, StockNotFound
+from inventory.domain.model import StockNotFound
+from inventory.handlers import errors
 from inventory.handlers.schemas import PutStockRequest, StockOut
+from inventory.handlers.wiring import run, uow
 from inventory.usecases import get_stock, set_stock
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
@@ -30,14 +30,7 @@ snapstart.register()
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
 
 app = http.create_app(container)
-
-
-def _uow() -> InventoryUnitOfWork:
-    return InventoryUnitOfWork(container().engine)
-
-
-def _run(operation: Any) -> Any:
-    return retry_on_disconnect(operation, engine=container().engine)
+errors.register(app)
 
 
 def _stock(description: str) -> OpenAPIResponse:
@@ -65,10 +58,10 @@ COMMON_ERRORS = {
 def get_one(sku: str):  # no return annotation: Powertools would model it
     try:
         _SKU.validate_python(sku)
-        level = _run(lambda: get_stock(sku, _uow()))
-    except (ValidationError, StockNotFound):
+    except ValidationError:
         # A SKU that cannot exist is as unknown as one never stocked.
-        raise ApiError(404, "NOT_FOUND", "no stock is recorded for this SKU") from None
+        raise StockNotFound(sku) from None
+    level = run(lambda: get_stock(sku, uow()))
     return json_response(200, StockOut.of(level).model_dump(mode="json", by_alias=True))
 
 
@@ -88,21 +81,7 @@ def get_one(sku: str):  # no return annotation: Powertools would model it
 def put_one(sku: str):
     http.parse(_SKU, sku, field="sku")
     request = http.parse(PutStockRequest, http.body(app))
-    try:
-        level = _run(lambda: set_stock(SetStock(sku=sku, on_hand=request.on_hand), _uow()))
-    except StockBelowReserved as exc:
-        raise ApiError(
-            409,
-            "STOCK_BELOW_RESERVED",
-            str(exc),
-            [
-                {
-                    "field": "onHand",
-                    "message": f"must be at least {exc.reserved}, the quantity reserved",
-                    "type": "stock_below_reserved",
-                }
-            ],
-        ) from None
+    level = run(lambda: set_stock(SetStock(sku=sku, on_hand=request.on_hand), uow()))
     logger.info("stock set", extra={"sku": sku, "on_hand": level.on_hand, "reserved": level.reserved})
     return json_response(200, StockOut.of(level).model_dump(mode="json", by_alias=True))
 

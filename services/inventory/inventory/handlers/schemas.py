@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.events import CamelModel, RequestModel
+from common.events import CamelModel, JsonInt, RequestModel
 from inventory.domain.model import StockLevel
 
 MAX_ON_HAND = 2**31 - 1  # the column is a PostgreSQL integer
 
 
 class PutStockRequest(RequestModel):
-    on_hand: int = Field(ge=0, le=MAX_ON_HAND, strict=True)
+    on_hand: JsonInt = Field(ge=0, le=MAX_ON_HAND, strict=True)
 
 
 class StockOut(CamelModel):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, cast, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
 
 from common.uow import SqlProcessedEvents, SqlUnitOfWork
-from notifications.adapters.tables import emails, recipients
+from notifications.adapters.tables import emails, pending_emails, recipients
 from notifications.domain.model import ClaimOutcome, EmailKind, EmailStatus
 
 
@@ -109,13 +109,57 @@ class SqlRecipients:
             select(recipients.c.email).where(recipients.c.order_id == order_id)
         ).scalar_one_or_none()
 
+    def lock(self, order_id: uuid.UUID) -> None:
+        # A transaction-scoped advisory lock on the order: recording its recipient and
+        # keeping one of its emails pending never interleave, so no pending email is
+        # stored after the OrderCreated that would send it has looked.
+        self._c.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": order_id.int & 0x7FFF_FFFF_FFFF_FFFF}
+        )
+
+
+class SqlPendingEmails:
+    """``notifications.pending_emails``: emails waiting for their order's recipient."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def keep(self, order_id: uuid.UUID, kind: EmailKind, event_id: uuid.UUID, event: str) -> None:
+        self._c.execute(
+            insert(pending_emails)
+            .values(
+                order_id=order_id,
+                kind=kind.value,
+                event_id=event_id,
+                event=cast(bindparam("event_json", event), JSONB),
+            )
+            .on_conflict_do_nothing()
+        )
+
+    def of_order(self, order_id: uuid.UUID) -> list[tuple[EmailKind, uuid.UUID, str]]:
+        rows = self._c.execute(
+            select(pending_emails.c.kind, pending_emails.c.event_id, cast(pending_emails.c.event, Text))
+            .where(pending_emails.c.order_id == order_id)
+            .order_by(pending_emails.c.received_at)
+        ).all()
+        return [(EmailKind(r[0]), r[1], r[2]) for r in rows]
+
+    def drop(self, order_id: uuid.UUID, kind: EmailKind) -> None:
+        self._c.execute(
+            delete(pending_emails).where(
+                pending_emails.c.order_id == order_id, pending_emails.c.kind == kind.value
+            )
+        )
+
 
 class NotificationsUnitOfWork(SqlUnitOfWork):
     emails: SqlEmailClaims
     recipients: SqlRecipients
+    pending: SqlPendingEmails
     processed: SqlProcessedEvents
 
     def bind(self, connection: Connection) -> None:
         self.emails = SqlEmailClaims(connection)
         self.recipients = SqlRecipients(connection)
+        self.pending = SqlPendingEmails(connection)
         self.processed = SqlProcessedEvents(connection)

@@ -1,6 +1,7 @@
 """SQLAlchemy Core tables of schema ``notifications`` (the migrations create them)."""
 
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(schema="notifications")
 
@@ -24,4 +25,14 @@ recipients = Table(
     Column("order_id", Uuid, primary_key=True),
     Column("email", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+pending_emails = Table(
+    "pending_emails",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("event", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 
 from common.events import OrderCreated, ShippingAddress
 
@@ -27,10 +26,6 @@ def order_number(order_id: uuid.UUID) -> str:
     return order_id.hex[:8]
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:.2f} {currency}"
-
-
 def _address_lines(address: ShippingAddress) -> list[str]:
     lines = [address.name, address.line1]
     if address.line2:
@@ -46,12 +41,12 @@ def render_confirmation(event: OrderCreated) -> ConfirmationEmail:
         (
             item.sku,
             item.quantity,
-            _money(item.unit_price, event.currency),
-            _money(item.unit_price * item.quantity, event.currency),
+            item.unit_price.display(),
+            (item.unit_price * item.quantity).display(),
         )
         for item in event.items
     ]
-    total = _money(event.total, event.currency)
+    total = event.total.display()
 
     text = "\n".join(
         [

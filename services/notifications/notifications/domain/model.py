@@ -19,15 +19,6 @@ class EmailKind(StrEnum):
     CANCELLATION = "CANCELLATION"  # OrderCancelled: the order is cancelled
 
 
-class RecipientUnknown(Exception):
-    """An email for an order whose ``OrderCreated`` (which names the address) has not
-    been handled yet: raised so that the event is retried once it has."""
-
-    def __init__(self, order_id: object) -> None:
-        super().__init__(f"no recipient is known yet for order {order_id}")
-        self.order_id = order_id
-
-
 class EmailNotSent(Exception):
     """The email service refused or failed a send. Only its error code is kept: the
     service's own message can name the recipient's address, which must not be logged."""
@@ -47,6 +38,9 @@ class ClaimOutcome(StrEnum):
     RETAKEN = "RETAKEN"  # an expired claim of a dead invocation: this one sends instead
     IN_FLIGHT = "IN_FLIGHT"  # another live invocation holds the claim
     ALREADY_SENT = "ALREADY_SENT"
+    # The order's OrderCreated (its recipient) not handled yet: the email is kept, and
+    # sent once it is. An early event is a state to record, not a failure.
+    PENDING = "PENDING"
 
 
 class EmailInFlight(Exception):

@@ -53,6 +53,25 @@ class Recipients(Protocol):
 
     def get(self, order_id: uuid.UUID) -> str | None: ...
 
+    def lock(self, order_id: uuid.UUID) -> None:
+        """Serialise, until the transaction ends, with any other transaction on the
+        order's recipient or pending emails."""
+        ...
+
+
+class PendingEmails(Protocol):
+    """Emails whose order's recipient is not known yet (its OrderCreated not handled)."""
+
+    def keep(self, order_id: uuid.UUID, kind: EmailKind, event_id: uuid.UUID, event: str) -> None:
+        """Keep the email ``event`` (its detail as JSON) calls for; one per order and kind."""
+        ...
+
+    def of_order(self, order_id: uuid.UUID) -> list[tuple[EmailKind, uuid.UUID, str]]:
+        """The order's pending emails: (kind, event id, event JSON), oldest first."""
+        ...
+
+    def drop(self, order_id: uuid.UUID, kind: EmailKind) -> None: ...
+
 
 class UnitOfWork(common.ports.UnitOfWork, Protocol):
     @property
@@ -60,6 +79,9 @@ class UnitOfWork(common.ports.UnitOfWork, Protocol):
 
     @property
     def recipients(self) -> Recipients: ...
+
+    @property
+    def pending(self) -> PendingEmails: ...
 
     @property
     def processed(self) -> common.ports.ProcessedEvents: ...

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.engine import Connection, Row
 
+from common.money import Money
 from common.uow import SqlUnitOfWork
 from orders.adapters.tables import order_items, orders, products
 from orders.domain.model import Order, OrderLine, OrderStatus, Product
@@ -39,7 +40,7 @@ class SqlProductRepository:
 
     def get_many(self, skus: list[str]) -> dict[str, Product]:
         rows = self._c.execute(_PRODUCTS_BY_SKU, {"skus": skus}).all()
-        return {r.sku: Product(r.sku, r.name, r.unit_price, r.currency) for r in rows}
+        return {r.sku: _to_product(r) for r in rows}
 
     def get(self, sku: str) -> Product | None:
         found = self.get_many([sku])
@@ -49,13 +50,13 @@ class SqlProductRepository:
         query = select(products).order_by(products.c.sku).limit(limit)
         if after is not None:
             query = query.where(products.c.sku > after)
-        return [Product(r.sku, r.name, r.unit_price, r.currency) for r in self._c.execute(query)]
+        return [_to_product(r) for r in self._c.execute(query)]
 
     def upsert(self, product: Product) -> Product:
         values: dict[str, Any] = {
             "sku": product.sku,
             "name": product.name,
-            "unit_price": product.unit_price,
+            "unit_price": product.unit_price.amount,
             "currency": product.currency,
         }
         stmt = insert(products).values(**values, updated_at=func.now())
@@ -78,8 +79,8 @@ _LINES = (
         bindparam("line_nos", type_=ARRAY(SmallInteger)),
         bindparam("skus", type_=ARRAY(Text)),
         bindparam("quantities", type_=ARRAY(Integer)),
-        bindparam("unit_prices", type_=ARRAY(Numeric(12, 2))),
-        bindparam("line_totals", type_=ARRAY(Numeric(14, 2))),
+        bindparam("unit_prices", type_=ARRAY(Numeric(16, 4))),
+        bindparam("line_totals", type_=ARRAY(Numeric(18, 4))),
     )
     .table_valued("line_no", "sku", "quantity", "unit_price", "line_total")
     .render_derived(name="line")
@@ -110,7 +111,7 @@ class SqlOrderRepository:
                 "customer_email": order.customer_email,
                 "status": order.status.value,
                 "rejection_reason": order.rejection_reason,
-                "total": order.total,
+                "total": order.total.amount,
                 "currency": order.currency,
                 "shipping_address": order.shipping_address,
                 "correlation_id": order.correlation_id,
@@ -130,8 +131,8 @@ class SqlOrderRepository:
                 "line_nos": list(range(1, len(lines) + 1)),
                 "skus": [line.sku for line in lines],
                 "quantities": [line.quantity for line in lines],
-                "unit_prices": [line.unit_price for line in lines],
-                "line_totals": [line.line_total for line in lines],
+                "unit_prices": [line.unit_price.amount for line in lines],
+                "line_totals": [line.line_total.amount for line in lines],
             },
         )
         return True
@@ -172,13 +173,15 @@ class SqlOrderRepository:
         ).all()
         if not rows:
             return []
+        currency = {r.order_id: r.currency for r in rows}
         lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
         for item in self._c.execute(
             select(order_items)
             .where(order_items.c.order_id.in_([r.order_id for r in rows]))
             .order_by(order_items.c.order_id, order_items.c.line_no)
         ):
-            lines[item.order_id].append(OrderLine(item.sku, item.quantity, item.unit_price))
+            price = Money.of(item.unit_price, currency[item.order_id])
+            lines[item.order_id].append(OrderLine(item.sku, item.quantity, price))
         return [_to_order(r, lines[r.order_id]) for r in rows]
 
     # --- order status (OrderStatusFunction) ---
@@ -221,6 +224,10 @@ class SqlOrderRepository:
             .where(orders.c.order_id == order_id)
             .values(status=OrderStatus.CANCELLING.value, cancellation_reason=reason, updated_at=at)
         )
+
+
+def _to_product(row: Row[Any]) -> Product:
+    return Product(row.sku, row.name, Money.of(row.unit_price, row.currency))
 
 
 def _to_order(row: Row[Any], lines: list[OrderLine]) -> Order:

@@ -16,12 +16,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(schema="orders")
 
+# Amounts are stored as the amounts themselves, in a NUMERIC whose scale (4) holds every
+# ISO 4217 minor unit (0 to 4 digits) exactly; common.money.Money reads one back at its
+# currency's exponent and refuses, never rounds, a value that does not fit it. Integer
+# minor units would make a stored number mean nothing without the exponent table of the
+# day it was written, and ISO amends exponents now and then.
+
 products = Table(
     "products",
     metadata,
     Column("sku", Text, primary_key=True),
     Column("name", Text, nullable=False),
-    Column("unit_price", Numeric(12, 2), nullable=False),
+    Column("unit_price", Numeric(16, 4), nullable=False),
     Column("currency", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -35,7 +41,7 @@ orders = Table(
     Column("status", Text, nullable=False),
     Column("rejection_reason", Text),
     Column("cancellation_reason", Text),
-    Column("total", Numeric(14, 2), nullable=False),
+    Column("total", Numeric(18, 4), nullable=False),
     Column("currency", Text, nullable=False),
     Column("shipping_address", JSONB, nullable=False),
     Column("correlation_id", Text, nullable=False),
@@ -52,6 +58,6 @@ order_items = Table(
     Column("line_no", SmallInteger, primary_key=True),
     Column("sku", Text, nullable=False),
     Column("quantity", Integer, nullable=False),
-    Column("unit_price", Numeric(12, 2), nullable=False),
-    Column("line_total", Numeric(14, 2), nullable=False),
+    Column("unit_price", Numeric(16, 4), nullable=False),
+    Column("line_total", Numeric(18, 4), nullable=False),
 )

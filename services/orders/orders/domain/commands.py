@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
+
+from common.money import Money
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,7 @@ class PlaceOrder:
 class UpsertProduct:
     sku: str
     name: str
-    unit_price: Decimal
-    currency: str
+    unit_price: Money
 
 
 @dataclass(frozen=True)

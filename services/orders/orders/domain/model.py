@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
+
+from common.money import Money
 
 
 class OrderStatus(StrEnum):
@@ -61,18 +62,21 @@ class ProductNotFound(DomainError):
 class Product:
     sku: str
     name: str
-    unit_price: Decimal
-    currency: str
+    unit_price: Money
+
+    @property
+    def currency(self) -> str:
+        return self.unit_price.currency
 
 
 @dataclass(frozen=True)
 class OrderLine:
     sku: str
     quantity: int
-    unit_price: Decimal
+    unit_price: Money
 
     @property
-    def line_total(self) -> Decimal:
+    def line_total(self) -> Money:
         return self.unit_price * self.quantity
 
 
@@ -94,8 +98,8 @@ class Order:
     request_hash: str | None = field(default=None, repr=False)
 
     @property
-    def total(self) -> Decimal:
-        return sum((line.line_total for line in self.lines), Decimal("0.00"))
+    def total(self) -> Money:
+        return Money.total((line.line_total for line in self.lines), self.currency)
 
     @classmethod
     def price(

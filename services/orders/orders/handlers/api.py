@@ -33,6 +33,7 @@ for _module in ROUTES:
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     k: v for m in ROUTES for k, v in m.REQUEST_BODIES.items()
 }
+OPTIONAL_BODIES: set[tuple[str, str]] = {k for m in ROUTES for k in getattr(m, "OPTIONAL_BODIES", ())}
 QUERY_PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
     k: v for m in ROUTES for k, v in m.QUERY_PARAMETERS.items()
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from common import http
 from common.http import ApiError
@@ -49,9 +49,4 @@ ERRORS: dict[type[Exception], Callable[[APIGatewayHttpResolver, Any], ApiError]]
 
 
 def register(app: APIGatewayHttpResolver) -> None:
-    for error_type, to_api_error in ERRORS.items():
-
-        def respond(exc: Exception, to_api_error: Any = to_api_error) -> Response:
-            return http.error_response(app, to_api_error(app, exc))
-
-        app.exception_handler(error_type)(respond)
+    http.register_errors(app, ERRORS)

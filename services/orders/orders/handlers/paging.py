@@ -14,8 +14,9 @@ MAX_PAGE = 100
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_PAGE
+    # An empty ?limit= is not an integer: refused like any other, as the document says.
     # isdigit() alone admits "²", which int() refuses.
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common import snapstart
 from common.bootstrap import container
 from common.observability import logger, metrics, tracer
-from common.outbox import health, prune, relay
+from common.outbox.admin import health, prune
+from common.outbox.relay import relay
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
 snapstart.register(services=("events",))
@@ -51,17 +52,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="OutboxPublished", unit="Count", value=result.published)
     metrics.add_metric(name="OutboxPublishFailed", unit="Count", value=result.failed)
     metrics.add_metric(name="OutboxParked", unit="Count", value=result.parked)
+    # Calls refused as a whole (access denied, no bus): the template alarms when it lasts.
+    metrics.add_metric(name="OutboxPublishRefused", unit="Count", value=result.refused)
     metrics.add_metric(name="OutboxParkedRows", unit="Count", value=state.parked)
     metrics.add_metric(
         name="OutboxOldestUnpublishedAge", unit="Seconds", value=state.oldest_unpublished_age_s
     )
-    if result.published or result.failed or result.parked or any(pruned):
+    if result.published or result.failed or result.parked or result.refused or any(pruned):
         logger.info(
             "outbox relayed",
             extra={
                 "published": result.published,
                 "failed": result.failed,
                 "parked": result.parked,
+                "refused": result.refused,
                 "pruned_outbox": pruned[0],
                 "pruned_processed": pruned[1],
                 "oldest_unpublished_age_s": round(state.oldest_unpublished_age_s, 1),

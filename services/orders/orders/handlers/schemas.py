@@ -5,19 +5,31 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from common.events import CamelModel, CurrencyCode, Money, RequestModel, ShippingAddress, Sku, UtcDatetime
+from common.events import (
+    CamelModel,
+    CurrencyCode,
+    JsonInt,
+    PricedModel,
+    RequestModel,
+    ShippingAddress,
+    Sku,
+    UtcDatetime,
+)
+from common.money import Money
 from orders.domain.model import Order, OrderStatus, Product
 
-MAX_UNIT_PRICE = Decimal("1000000.00")
+# In the currency's major unit, whatever it is: it keeps a total (50 lines of 1000 at
+# most) well within the stored NUMERIC's 14 integer digits.
+MAX_UNIT_PRICE = Decimal(1_000_000)
 
 
 class OrderItemIn(RequestModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=1000, strict=True)
+    quantity: JsonInt = Field(ge=1, le=1000, strict=True)
 
 
 class PlaceOrderRequest(RequestModel):
@@ -34,17 +46,33 @@ class PlaceOrderRequest(RequestModel):
         return items
 
 
-class PutProductRequest(RequestModel):
+class PutProductRequest(RequestModel, PricedModel):
+    AMOUNTS: ClassVar[tuple[str, ...]] = ("unit_price",)
+
     name: Annotated[str, Field(min_length=1, max_length=200)]
     unit_price: Money
     currency: CurrencyCode
 
     @field_validator("unit_price")
     @classmethod
-    def _price_range(cls, value: Decimal) -> Decimal:
-        if value > MAX_UNIT_PRICE:
-            raise ValueError(f"must be at most {MAX_UNIT_PRICE}")
+    def _price_range(cls, value: Money) -> Money:
+        # Not Money when the currency is invalid (that is the error then, not the price).
+        if isinstance(value, Money) and value.amount > MAX_UNIT_PRICE:
+            raise ValueError(f"must be at most {MAX_UNIT_PRICE} {value.currency}")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        # The document states the bound too, in any currency: at most 1000000 major units
+        # (leading zeros allowed; the digits per currency are the other rules' business).
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        top = str(int(MAX_UNIT_PRICE))
+        assert top == "1" + "0" * (len(top) - 1), "the pattern below reads a power of ten"
+        bound = rf"^0*(?:[0-9]{{1,{len(top) - 1}}}(?:\.[0-9]+)?|{top}(?:\.0+)?)$"
+        handler.resolve_ref_schema(schema).setdefault("allOf", []).append(
+            {"properties": {"unitPrice": {"pattern": bound}}}
+        )
+        return schema
 
 
 class CancelOrderRequest(RequestModel):
@@ -58,7 +86,10 @@ class OrderItemOut(CamelModel):
     line_total: Money
 
 
-class OrderOut(CamelModel):
+class OrderOut(PricedModel):
+    AMOUNTS: ClassVar[tuple[str, ...]] = ("total",)
+    ITEM_AMOUNTS: ClassVar[dict[str, tuple[str, ...]]] = {"items": ("unit_price", "line_total")}
+
     order_id: uuid.UUID
     customer_id: str
     status: str
@@ -66,7 +97,7 @@ class OrderOut(CamelModel):
     cancellation_reason: str | None = None
     items: list[OrderItemOut]
     total: Money
-    currency: str
+    currency: CurrencyCode
     shipping_address: ShippingAddress
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -108,11 +139,13 @@ class OrderPage(CamelModel):
     next_cursor: str | None
 
 
-class ProductOut(CamelModel):
+class ProductOut(PricedModel):
+    AMOUNTS: ClassVar[tuple[str, ...]] = ("unit_price",)
+
     sku: str
     name: str
     unit_price: Money
-    currency: str
+    currency: CurrencyCode
 
     @classmethod
     def of(cls, product: Product) -> ProductOut:

@@ -1,10 +1,12 @@
 """OrderStatusFunction: moves an order's status on the inventory and shipping events
-(EventBridge), a cancellation's answer (ShipmentCancelled, ShipmentCancellationRefused)
-included; the rules are in ``orders.domain.status``.
+(its SQS queue, which the EventBridge rule feeds), a cancellation's answer
+(ShipmentCancelled, ShipmentCancellationRefused) included; the rules are in
+``orders.domain.status``.
 
-An adapter only: parse the event, call one use case. A malformed event raises
-``InvalidEvent``; an event for an order that does not exist raises
-``OrderNotFound`` (logged): either way Lambda's retries, then the DLQ, take it.
+An adapter only: ``handle`` runs one use case per event; ``common.consumer`` does
+the rest. An event for an order that does not exist cannot be early (every event
+this function takes follows the order's own commit), so it is refused for good and
+reaches the DLQ.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import snapstart
-from common.bootstrap import container
-from common.consumer import parse_event
-from common.db import retry_on_disconnect
+from common.consumer import Consumer, Delivery, Outcome
 from common.events import (
     InventoryReservationFailed,
     InventoryReserved,
@@ -26,6 +26,7 @@ from common.events import (
     ShipmentDispatched,
     ShipmentRequested,
 )
+from common.failures import PermanentFailure
 from common.observability import logger, metrics, tracer
 from orders.adapters.repository import OrdersUnitOfWork
 from orders.domain.model import OrderNotFound
@@ -33,7 +34,7 @@ from orders.domain.status import StatusEvent
 from orders.usecases import apply_status_event
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
-snapstart.register(services=("events",))
+snapstart.register(services=("events", "sqs"))
 
 ACCEPTS = (
     InventoryReserved,
@@ -46,46 +47,48 @@ ACCEPTS = (
 )
 
 
+class UnknownOrder(PermanentFailure):
+    """An event for an order this service never stored."""
+
+
+def handle(delivery: Delivery[Any]) -> Outcome:
+    """Apply one delivered event to its order's status."""
+    detail = cast(StatusEvent, delivery.detail)  # the consumer accepted only ACCEPTS
+    try:
+        # One transaction, safe to run again: a retry after an ambiguous commit
+        # finds its own processed mark and changes nothing.
+        update = delivery.run(lambda uow: apply_status_event(detail, uow), OrdersUnitOfWork)
+    except OrderNotFound as exc:
+        raise UnknownOrder(f"no order {detail.order_id}") from exc
+    changes = [f"{c.previous_status}->{c.status}" for c in update.changes]
+    log: dict[str, Any] = {
+        "order_id": str(update.order_id),
+        "status": update.status.value if update.status else None,
+        "changes": changes,
+        "duplicate": update.duplicate,
+    }
+    if update.duplicate:
+        return Outcome(None, log=log, message="event already handled")
+    if update.conflict:
+        # Another service broke its contract; the order keeps its status.
+        logger.warning(
+            "event contradicts the order's status; ignored", extra=log | {"conflict": update.conflict}
+        )
+        return Outcome("OrderStatusConflict", update.outbox_ids, log, message="status conflict")
+    return Outcome(
+        "OrderStatusChanged" if changes else None,
+        update.outbox_ids,
+        log,
+        message="order status changed" if changes else "event handled",
+        count=len(changes),
+    )
+
+
+consumer = Consumer(ACCEPTS, handle)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    received = parse_event(event, ACCEPTS)
-    detail = cast(StatusEvent, received.detail)  # parse_event accepted only ACCEPTS
-    deps = container()
-    engine = deps.engine
-    logger.append_keys(order_id=str(detail.order_id))
-    try:
-        # One transaction, safe to run again: a retry after an ambiguous commit
-        # finds its own processed mark and changes nothing.
-        update = retry_on_disconnect(
-            lambda: apply_status_event(detail, OrdersUnitOfWork(engine)), engine=engine
-        )
-    except OrderNotFound:
-        logger.error(
-            "event for an unknown order; it will be retried, then dead-lettered",
-            extra={"event_id": received.id},
-        )
-        raise
-    deps.publish_committed(update.outbox_ids, context)
-    if update.duplicate:
-        logger.info("event already handled")
-    elif update.conflict:
-        # Another service broke its contract; the order keeps its status.
-        logger.warning(
-            "event contradicts the order's status; ignored",
-            extra={"status": update.status, "conflict": update.conflict},
-        )
-        metrics.add_metric(name="OrderStatusConflict", unit="Count", value=1)
-    for change in update.changes:
-        logger.info(
-            "order status changed", extra={"previous_status": change.previous_status, "status": change.status}
-        )
-    if update.changes:
-        metrics.add_metric(name="OrderStatusChanged", unit="Count", value=len(update.changes))
-    return {
-        "orderId": str(update.order_id),
-        "status": update.status.value if update.status else None,
-        "changes": [f"{c.previous_status}->{c.status}" for c in update.changes],
-        "duplicate": update.duplicate,
-    }
+    return consumer.process(event, context)

@@ -1,20 +1,11 @@
-"""What every orders route needs: a unit of work, run with retries on a lost connection."""
+"""What every orders route needs: its unit of work, run with retries on a lost connection
+(the layer's one way, ``common.wiring``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
-from common.bootstrap import container
-from common.db import retry_on_disconnect
+from common.wiring import run, unit_of_work
 from orders.adapters.repository import OrdersUnitOfWork
 
-T = TypeVar("T")
+uow = unit_of_work(OrdersUnitOfWork)
 
-
-def uow() -> OrdersUnitOfWork:
-    return OrdersUnitOfWork(container().engine)
-
-
-def run(operation: Callable[[], T]) -> T:
-    return retry_on_disconnect(operation, engine=container().engine)
+__all__ = ["run", "uow"]

@@ -1,9 +1,9 @@
 """ShippingFunction: requests a shipment for each ``InventoryReserved``, and decides
-each ``OrderCancellationRequested`` (EventBridge rule).
+each ``OrderCancellationRequested`` (its SQS queue, which the EventBridge rule feeds).
 
-An adapter only: parse the envelope, run one use case in a transaction (retried
-if the connection drops), report. A malformed event raises ``InvalidEvent``: the
-rule retries it, then it lands in the DLQ.
+An adapter only: ``handle`` runs one use case per event; ``common.consumer`` does
+the rest (the batch, parsing, the retried unit of work, publishing, logs, metrics,
+and what a failed record becomes).
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import snapstart
-from common.bootstrap import Container, container
-from common.consumer import parse_event
-from common.db import retry_on_disconnect
+from common.consumer import Consumer, Delivery, Outcome
 from common.events import InventoryReserved, OrderCancellationRequested
 from common.observability import logger, metrics, tracer
 from shipping.adapters.repository import ShippingUnitOfWork
-from shipping.usecases import Handled, ShipmentResult, cancel_shipment, request_shipment
+from shipping.usecases import Handled, cancel_shipment, request_shipment
 
 # SnapStart runtime hooks (common.snapstart); nothing runs unless Lambda snapshots.
-snapstart.register(services=("events",))
+snapstart.register(services=("events", "sqs"))
 
 METRICS = {
     Handled.REQUESTED: "ShipmentRequested",
@@ -36,39 +34,31 @@ METRICS = {
 ACCEPTS = (InventoryReserved, OrderCancellationRequested)
 
 
-def request(event: dict[str, Any], deps: Container, context: Any = None) -> ShipmentResult:
-    """Handle one delivered event with the given parts (the handler's, or a test's)."""
-    detail = parse_event(event, ACCEPTS).detail
-    engine = deps.engine
+def handle(delivery: Delivery[InventoryReserved | OrderCancellationRequested]) -> Outcome:
+    """Run the use case for one delivered event."""
+    detail = delivery.detail
     if isinstance(detail, OrderCancellationRequested):
-        cancellation = detail
-        result = retry_on_disconnect(
-            lambda: cancel_shipment(cancellation, ShippingUnitOfWork(engine)), engine=engine
-        )
+        result = delivery.run(lambda uow: cancel_shipment(detail, uow), ShippingUnitOfWork)
     else:
-        assert isinstance(detail, InventoryReserved)  # parse_event accepted only ACCEPTS
-        reserved = detail
-        result = retry_on_disconnect(
-            lambda: request_shipment(reserved, ShippingUnitOfWork(engine)), engine=engine
-        )
-    deps.publish_committed(result.outbox_ids, context)
+        result = delivery.run(lambda uow: request_shipment(detail, uow), ShippingUnitOfWork)
     shipment_id = getattr(result.published, "shipment_id", None)
-    logger.info(
-        "order handled",
-        extra={
+    return Outcome(
+        METRICS[result.handled],
+        result.outbox_ids,
+        {
             "order_id": str(detail.order_id),
-            "detail_type": type(detail).DETAIL_TYPE,
             "handled": result.handled.value,
             "shipment_id": str(shipment_id) if shipment_id else None,
         },
+        message="order handled",
     )
-    return result
+
+
+consumer = Consumer(ACCEPTS, handle)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    result = request(event, container(), context)
-    metrics.add_metric(name=METRICS[result.handled], unit="Count", value=1)
-    return {"handled": result.handled.value}
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer.process(event, context)

@@ -28,15 +28,15 @@ router = APIGatewayHttpRouter()
         404: error_doc("Unknown order, or someone else's"),
         409: error_doc("ORDER_NOT_CANCELLABLE: the order is SHIPPED, DELIVERED or REJECTED"),
         413: error_doc("Body over 64 KiB"),
-        422: error_doc("Invalid body (a reason over 500 characters)"),
+        422: error_doc("Invalid body (not an object, or a reason over 500 characters)"),
         **COMMON_ERRORS,
     },
 )
 def cancel(orderId: str):
     order_id = order_id_of(orderId)
     who = http.principal(router)
-    raw = http.optional_body(router)
-    request = http.parse(CancelOrderRequest, {} if raw is None else raw)
+    # No body at all asks with no reason; `null` is a body that is not an object (422).
+    request = http.parse(CancelOrderRequest, http.optional_body(router, absent={}))
     command = CancelOrder(order_id=order_id, customer_id=viewer(who), reason=request.reason)
     result = run(lambda: cancel_order(command, uow()))
     if result.outbox_ids:
@@ -49,4 +49,5 @@ def cancel(orderId: str):
 
 
 REQUEST_BODIES = {("/orders/{orderId}/cancel", "post"): CancelOrderRequest}
+OPTIONAL_BODIES = {("/orders/{orderId}/cancel", "post")}
 QUERY_PARAMETERS: dict[tuple[str, str], list[dict[str, object]]] = {}

@@ -85,9 +85,7 @@ def get_one(sku: str):
 def put_product(sku: str):
     http.parse(_SKU, sku, field="sku")
     request = http.parse(PutProductRequest, http.body(router))
-    command = UpsertProduct(
-        sku=sku, name=request.name, unit_price=request.unit_price, currency=request.currency
-    )
+    command = UpsertProduct(sku=sku, name=request.name, unit_price=request.unit_price)
     product = run(lambda: upsert_product(command, uow()))
     return json_response(200, ProductOut.of(product).model_dump(mode="json", by_alias=True))
 

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from common import http
 from common.bootstrap import container
-from common.db import retry_on_disconnect
 from common.http import documented, error_doc, json_response
 from common.observability import logger, metrics
-from shipping.adapters.repository import ShippingUnitOfWork
 from shipping.domain.commands import DeliverShipment, DispatchShipment
 from shipping.domain.model import Shipment, ShipmentNotFound
 from shipping.handlers.schemas import DispatchRequest, ShipmentOut
+from shipping.handlers.wiring import run, uow
 from shipping.usecases import ShipmentChange, deliver_shipment, dispatch_shipment, get_shipment
-
-T = TypeVar("T")
 
 router = APIGatewayHttpRouter()
 
@@ -30,11 +25,6 @@ COMMON_ERRORS: dict[int, OpenAPIResponse] = {
     404: error_doc("The order has no shipment record"),
     500: error_doc("Unexpected error"),
 }
-
-
-def _run(operation: Callable[[ShippingUnitOfWork], T]) -> T:
-    engine = container().engine
-    return retry_on_disconnect(lambda: operation(ShippingUnitOfWork(engine)), engine=engine)
 
 
 def _order_id(raw: str) -> uuid.UUID:
@@ -70,7 +60,7 @@ def _announce(change: ShipmentChange, metric: str) -> None:
 )
 def get_one(orderId: str):
     order_id = _order_id(orderId)
-    return _reply(_run(lambda uow: get_shipment(order_id, uow)))
+    return _reply(run(lambda: get_shipment(order_id, uow())))
 
 
 @router.post(
@@ -89,7 +79,7 @@ def dispatch(orderId: str):
     order_id = _order_id(orderId)
     request = http.parse(DispatchRequest, http.body(router))
     command = DispatchShipment(order_id, request.carrier, request.tracking_number)
-    change = _run(lambda uow: dispatch_shipment(command, uow))
+    change = run(lambda: dispatch_shipment(command, uow()))
     _announce(change, "ShipmentDispatched")
     return _reply(change.shipment)
 
@@ -107,7 +97,7 @@ def dispatch(orderId: str):
 )
 def deliver(orderId: str):
     order_id = _order_id(orderId)
-    change = _run(lambda uow: deliver_shipment(DeliverShipment(order_id), uow))
+    change = run(lambda: deliver_shipment(DeliverShipment(order_id), uow()))
     _announce(change, "ShipmentDelivered")
     return _reply(change.shipment)
 

@@ -1,14 +1,14 @@
 """orders: indexes for an admin's listing (every customer's orders, by status or not)
 
-Revision ID: orders_0003_admin_listing
-Revises: orders_0002
+Revision ID: orders_0004
+Revises: orders_0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orders_0003_admin_listing"
-down_revision = "orders_0002"
+revision = "orders_0004"
+down_revision = "orders_0003"
 branch_labels = None
 depends_on = None
 
