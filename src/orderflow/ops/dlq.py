@@ -229,7 +229,7 @@ def redrive(
         try:
             sqs.send_message(QueueUrl=queue, MessageBody=body)
         except Exception as exc:
-            from orderflow.cli import one_line
+            from orderflow.errors import one_line
 
             failures.append(f"{letter.message_id}: {one_line(exc)}")
             continue
