@@ -200,7 +200,12 @@ def run(
     delivered = _dispatch_and_deliver(journeys[0], api, admin, started, timeout_s, say)
     if delivered:
         return delivered
-    return _cancel(journeys[1], lamp, api, aws, admin, started, timeout_s, say)
+    cancelled = _cancel(journeys[1], lamp, api, aws, admin, started, timeout_s, say)
+    if not cancelled:
+        first = (journeys[0].order_id or "")[:8]
+        say(f"Each order's journey, drawn as it happened: {api}/console/orders/{first} (all: {api}/console/)")
+        say(f"or in the terminal: orderflow journey {first}  (--format mermaid for a diagram)")
+    return cancelled
 
 
 def _dispatch_and_deliver(

@@ -21,6 +21,9 @@ from orderflow.lambda_runtime import http_api_event
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's own limit; the functions enforce theirs
 Invoker = Callable[[str, dict[str, Any]], Any]
+# A local web app under a path prefix (the console): (method, path, query, headers, body)
+# to (status, headers, body). Not API Gateway's: nothing of it is deployed.
+Mount = Callable[[str, str, str, dict[str, str], bytes | None], tuple[int, dict[str, str], bytes]]
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,13 @@ class Gateway(ThreadingHTTPServer):
         cors: dict[str, Any],
         extra_get: dict[str, Callable[[], Any]] | None = None,
         host: str = "127.0.0.1",
+        mounts: dict[str, Mount] | None = None,
     ) -> None:
         self.route_table = route_table
         self.invoke = invoke
         self.cors = cors
         self.extra_get = extra_get or {}
+        self.mounts = mounts or {}
         super().__init__((host, port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -143,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
 
     def do_OPTIONS(self) -> None:
+        if self._mount_of(unquote(urlsplit(self.path).path)):
+            self._dispatch()  # a mount answers its own preflights (the console refuses them)
+            return
         cors = self.server.cors
         origin = self.headers.get("Origin")
         if not cors or not origin or not self.headers.get("Access-Control-Request-Method"):
@@ -181,6 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(413, "PAYLOAD_TOO_LARGE", "the request body is over 10 MiB")
             return
         body = self.rfile.read(length) if length else None
+        mount = self._mount_of(path)
+        if mount is not None:
+            status, headers, raw = mount(self.command, path, url.query, dict(self.headers.items()), body)
+            self._send(status, headers, raw)
+            return
         if self.command == "GET" and path in self.server.extra_get:
             self._send_json(200, self.server.extra_get[path]())
             return
@@ -213,6 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(500, "INTERNAL_ERROR", "the function failed")
             return
         self._send_result(result)
+
+    def _mount_of(self, path: str) -> Mount | None:
+        for prefix, mount in self.server.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return mount
+        return None
 
     def _send_result(self, result: Any) -> None:
         if not isinstance(result, dict) or "statusCode" not in result:

@@ -474,6 +474,14 @@ class Suite:
             process.stop()
 
 
+def local_console(database_url: str, aws_endpoint: str, port: int) -> Any:
+    """The web console on the API's port (``/console/``): never deployed."""
+    from orderflow.console.app import Console
+    from orderflow.ops.target import Target
+
+    return Console(database_url, Target(endpoint=aws_endpoint, bus=BUS), port)
+
+
 def profile_threads(directory: str) -> Callable[[], None]:
     """Every thread started from now on runs under cProfile, in CPU time (as the
     emulator's requests do); the returned function writes ``OrderflowLocal.prof``
@@ -574,12 +582,15 @@ def _run(options: Options) -> int:
         stack.callback(suite.stop)
 
         jwks = devauth.jwks(options.state_dir)
+        console = local_console(url, aws.endpoint, options.port)
+        stack.callback(console.close)
         http = gateway.Gateway(
             options.port,
             gateway.routes(functions),
             suite.invoke,
             gateway.cors_of(doc),
             extra_get={"/.well-known/jwks.json": lambda: jwks},
+            mounts={"/console": console},
         )
         http.serve_in_background()
         stack.callback(http.server_close)
@@ -608,7 +619,9 @@ def _run(options: Options) -> int:
         )
         stack.callback(lambda: state_file.unlink(missing_ok=True))
         # The only line that says "ready": scripts and tests wait for it.
-        log.system(f"ready: API {api_url}  AWS emulator {aws.endpoint}  (Ctrl-C to stop)")
+        log.system(
+            f"ready: API {api_url}  console {api_url}/console/  AWS emulator {aws.endpoint}  (Ctrl-C to stop)"
+        )
         while not stop.wait(0.5):
             pass
         log.system("stopping")

@@ -124,23 +124,46 @@ def _release(target: Target, url: str, messages: list[dict[str, Any]]) -> None:
         )
 
 
-def run_list(args: argparse.Namespace) -> int:
-    target = resolve(args)
+def depth(target: Target, url: str) -> int:
+    """Messages in the queue, visible or in flight (SQS's approximate counts)."""
+    attrs = target.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+        attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+
+
+def peek(target: Target, url: str, limit: int | None = None, visibility_s: int = 5) -> list[DeadLetter]:
+    """The queue's messages decoded, left in the queue (visible again at once)."""
+    messages = _receive_all(target, url, limit=limit, visibility_s=visibility_s)
+    letters = [decode(m) for m in messages]
+    _release(target, url, messages)
+    return letters
+
+
+def depths(target: Target) -> list[dict[str, Any]]:
+    """Each consumer's DLQ: its URL, depth and the age of its oldest message."""
     rows = []
     for function_id in CONSUMERS:
         url = target.dlq_url(function_id)
-        attrs = target.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        depth = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
-        )
+        count = depth(target, url)
         oldest = None
-        if depth:
-            messages = _receive_all(target, url, visibility_s=1)
-            sent = [decode(m).sent_at for m in messages]
-            _release(target, url, messages)
-            oldest = min((s for s in sent if s), default=None)
-        age = f"{time.time() - oldest:.0f} s" if oldest else "-"
-        rows.append({"function": function_id, "queueUrl": url, "depth": depth, "oldestAgeS": age})
+        if count:
+            oldest = min(
+                (s for s in (d.sent_at for d in peek(target, url, visibility_s=1)) if s), default=None
+            )
+        rows.append(
+            {
+                "function": function_id,
+                "queueUrl": url,
+                "depth": count,
+                "oldestAgeS": f"{time.time() - oldest:.0f} s" if oldest else "-",
+            }
+        )
+    return rows
+
+
+def run_list(args: argparse.Namespace) -> int:
+    rows = depths(resolve(args))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -152,10 +175,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     target = resolve(args)
-    url = target.dlq_url(args.function)
-    messages = _receive_all(target, url, limit=args.max, visibility_s=5)
-    letters = [decode(m) for m in messages]
-    _release(target, url, messages)
+    letters = peek(target, target.dlq_url(args.function), limit=args.max)
     if args.json:
         print(json.dumps([letter.as_json() for letter in letters], indent=2))
         return 0
@@ -178,13 +198,22 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def redrive(
-    target: Target, function_id: str, *, dry_run: bool = False, limit: int | None = None
+    target: Target,
+    function_id: str,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    message_ids: set[str] | None = None,
 ) -> list[DeadLetter]:
     """Send each dead letter's event back into the consumer's queue; delete it from the DLQ
-    once SQS accepted it. Returns the letters put back (or, with ``dry_run``, that would be)."""
+    once SQS accepted it. Returns the letters put back (or, with ``dry_run``, that would be).
+    With ``message_ids``, only those messages (the others are left as they were)."""
     url, queue = target.dlq_url(function_id), target.queue_url(function_id)
     sqs = target.client("sqs")
     messages = _receive_all(target, url, limit=limit, visibility_s=60)
+    if message_ids is not None:
+        _release(target, url, [m for m in messages if m["MessageId"] not in message_ids])
+        messages = [m for m in messages if m["MessageId"] in message_ids]
     done: list[DeadLetter] = []
     failures: list[str] = []
     for message in messages:

@@ -1,0 +1,1 @@
+"""The local suite's web console (``orderflow local`` serves it at ``/console/``)."""
