@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orderflow.template import load
+from tests.support.tools import sam_transform
 
 # The HTTP functions (a user waits on each cold start) and the consumers every order
 # passes through; not the once-a-minute relay, whose one environment stays warm.
@@ -162,20 +163,4 @@ def test_the_rules_survive_the_sam_transform(translated):
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     """The template after the SAM transform with SnapStart=true."""
-    from samtranslator.translator.transform import transform
-
-    doc = copy.deepcopy(load())
-    for resource in doc["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = "s3://bucket/code.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = "s3://bucket/layer.zip"
-        elif resource["Type"] == "AWS::Serverless::Application":
-            props["Location"] = "https://s3.amazonaws.com/bucket/registry.yaml"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(doc, {"SnapStart": "true"}, NoManagedPolicies())  # type: ignore[no-any-return]
+    return sam_transform(load(), {"SnapStart": "true"})

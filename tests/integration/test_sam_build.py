@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from orderflow.runtime import find_python
 from tests.support import jwks as jwks_support
 from tests.support.aws import Bus
+from tests.support.tools import tool
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -49,9 +50,7 @@ def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = find_python(RUNTIME)
     if python is None:
         pytest.skip(f"{RUNTIME} is not installed: sam build needs it")
-    sam = shutil.which("sam") or str(Path(sys.executable).parent / "sam")
-    if not Path(sam).exists():
-        pytest.skip("aws-sam-cli is not installed")
+    sam = tool("sam")
     build_dir = tmp_path_factory.mktemp("sam-build")
     # --cached: an unchanged layer (requirements.txt) is not rebuilt by the next session.
     result = subprocess.run(
