@@ -3,12 +3,9 @@ function, rules that select exactly their consumer's events, least-privilege rol
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -3,7 +3,6 @@ the functions where it helps, never together with provisioned concurrency."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import re
 from typing import Any

@@ -7,8 +7,8 @@ demo``, run from the clone), keeping its data in the clone's git-ignored
 ``.orderflow/``.
 
 One shortcut, to stay fast and offline: ``./dev`` would create ``.venv`` and install
-requirements-dev.lock from PyPI (and .venv-tools/sam, tools/sam.lock). Instead the clone gets a venv of its own
-whose third-party packages come from this venv (a ``.pth`` line), Orderflow
+requirements-dev.lock from PyPI (and tools/sam.lock into .venv-tools/sam). Instead the
+clone gets a venv of its own whose third-party packages come from this venv (a ``.pth`` line), Orderflow
 installed editable from the clone itself (``pip install --no-deps``), and the
 stamp ``./dev`` writes after installing, so ``./dev`` finds it up to date. The
 code that runs is the clone's; only the installation from PyPI is not exercised.

@@ -62,7 +62,11 @@ def sam_transform(
 ) -> dict[str, Any]:
     """The template as CloudFormation sees it after the SAM transform (aws-sam-translator)."""
     python = Path(tool("sam")).parent / "python"
-    request = {"template": packaged(doc), "parameters": parameters, "managed_policies": managed_policies or {}}
+    request = {
+        "template": packaged(doc),
+        "parameters": parameters,
+        "managed_policies": managed_policies or {},
+    }
     result = subprocess.run(
         [str(python), "-c", _TRANSFORM],
         input=json.dumps(request),
