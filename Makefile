@@ -18,6 +18,7 @@ schemas:
 #                                      the layer's pins, so the tests run the versions that ship;
 #   requirements-run.lock              what ./dev run installs: the runtime dependencies and the
 #                                      local extra, constrained to the dev lock's pins (a subset);
+#   services/migrator/requirements.lock  Alembic in the migration function (the dev lock's pins);
 #   tools/sam.lock, tools/checkov.lock the tools with caps of their own, each in .venv-tools/NAME.
 # Pins that still satisfy the ranges are kept; to move them all to the newest, delete the
 # lock files first. uv reports on stderr; the locks it also prints to stdout are in the
@@ -33,5 +34,7 @@ lock:
 		--constraint services/common/requirements.lock -o requirements-dev.lock >/dev/null
 	.venv/bin/uv $(UV_COMPILE) pyproject.toml --extra local --no-strip-extras --python-version 3.11 \
 		--constraint requirements-dev.lock -o requirements-run.lock >/dev/null
+	cd services/migrator && ../../.venv/bin/uv $(UV_COMPILE) requirements.txt --no-deps --python-version 3.13 \
+		--constraint ../../requirements-dev.lock -o requirements.lock >/dev/null
 	cd tools && ../.venv/bin/uv $(UV_COMPILE) sam.txt --no-strip-extras --python-version 3.11 -o sam.lock >/dev/null
 	cd tools && ../.venv/bin/uv $(UV_COMPILE) checkov.txt --no-strip-extras --python-version 3.11 -o checkov.lock >/dev/null

@@ -38,11 +38,13 @@ EVENTBRIDGE = [p for p in SAMPLES if "detail-type" in _load(p)]
 AWS_EVENTS = [p for p in EVENTBRIDGE if _load(p)["source"].startswith("aws.")]
 DOMAIN_EVENTS = [p for p in EVENTBRIDGE if p not in AWS_EVENTS]
 HTTP = [p for p in SAMPLES if _load(p).get("version") == "2.0"]
+# What `orderflow migrate --stack` sends the migration function (services/migrator).
+DIRECT = [p for p in SAMPLES if _load(p) == {"source": "orderflow migrate"}]
 
 
 def test_every_sample_is_of_a_known_kind():
     assert SAMPLES
-    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP)
+    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP) | set(DIRECT)
 
 
 @pytest.mark.parametrize("path", DOMAIN_EVENTS, ids=_id)

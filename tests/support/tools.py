@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def sam_transform(
         text=True,
         timeout=120,
         check=False,
+        # the translator fills in pseudo parameters (AWS::Region) from botocore's session
+        env={**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)  # type: ignore[no-any-return]
