@@ -65,3 +65,114 @@ def test_the_migrations_do_not_wait_for_anything_they_would_migrate_for(translat
     """No cycle: the custom resource depends on no application function."""
     text = repr(translated["Resources"]["Migrations"])
     assert not any(fid in text for fid in APP_FUNCTIONS)
+
+
+# ------------------------------------------------------------------ watching it
+
+
+def _code_metrics() -> dict[str, set[str]]:
+    """Each metric name the code emits (namespace Orderflow) -> the source files emitting it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found: dict[str, set[str]] = {}
+    for path in (root / "services").rglob("*.py"):
+        for name in re.findall(r'add_metric\(\s*name="(\w+)"', path.read_text()):
+            found.setdefault(name, set()).add(str(path.relative_to(root)))
+    return found
+
+
+def _resolve(node: Any, values: dict[str, str]) -> Any:
+    """Fn::Join, Fn::Sub and Fn::If as CloudFormation evaluates them, with ``values`` for
+    every ${Name} (a resource's logical id stands for its name or attribute)."""
+    import re
+
+    if isinstance(node, dict) and len(node) == 1:
+        ((key, arg),) = node.items()
+        if key == "Fn::Join":
+            return arg[0].join(str(_resolve(part, values)) for part in arg[1])
+        if key == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m[1], f"<{m[1]}>"), arg)
+        if key == "Fn::If":
+            return _resolve(arg[1] if values.get(arg[0]) == "true" else arg[2], values)
+    return node
+
+
+def _dashboard(create_database: bool) -> dict[str, Any]:
+    import json
+
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]
+    return json.loads(_resolve(body, {"CreateDatabase": "true" if create_database else "false"}))
+
+
+AWS_METRICS = {  # what AWS publishes for each namespace, by the dimension the widgets use
+    ("AWS/ApiGateway", "ApiId"): {"Count", "4xx", "5xx", "Latency", "IntegrationLatency"},
+    ("AWS/Lambda", "FunctionName"): {
+        "Errors",
+        "Duration",
+        "ConcurrentExecutions",
+        "Throttles",
+        "Invocations",
+    },
+    ("AWS/SQS", "QueueName"): {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
+    ("AWS/RDS", "ProxyName"): {"ClientConnections", "DatabaseConnections"},
+    ("AWS/RDS", "DBClusterIdentifier"): {"ServerlessDatabaseCapacity", "ACUUtilization"},
+}
+
+
+@pytest.mark.parametrize("create_database", [True, False])
+def test_the_dashboard_names_only_metrics_the_code_or_aws_emits(create_database: bool):
+    emitted = _code_metrics()
+    services = {
+        r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]: r["Properties"]["CodeUri"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    widgets = _dashboard(create_database)["widgets"]
+    seen = set()
+    for widget in widgets:
+        for row in widget["properties"]["metrics"]:
+            namespace, name, dimension, value = row[:4]
+            seen.add(name)
+            if namespace == "Orderflow":
+                assert dimension == "service" and value in services, row
+                files = emitted.get(name, set())
+                assert any(f.startswith(services[value].rstrip("/")) for f in files), (name, value, files)
+            else:
+                assert name in AWS_METRICS[(namespace, dimension)], row
+                target = value.strip("<>").split(".")[0]
+                assert target in RESOURCES, row  # a resource of this stack
+    assert {"OrderPlaced", "5xx", "4xx", "Latency", "OutboxOldestUnpublishedAge", "OutboxParkedRows"} <= seen
+    assert {"Errors", "Duration", "ConcurrentExecutions", "ApproximateNumberOfMessagesVisible"} <= seen
+    assert ({"DatabaseConnections", "ServerlessDatabaseCapacity"} <= seen) is create_database
+
+
+def test_every_function_logs_to_a_group_of_its_own_with_the_retention_parameter():
+    for fid in FUNCTIONS:
+        group = RESOURCES[fid]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        props = RESOURCES[group]["Properties"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+        assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, fid
+    groups = [RESOURCES[fid]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for fid in FUNCTIONS]
+    assert len(set(groups)) == len(FUNCTIONS)
+
+
+def test_the_http_api_writes_a_json_access_log_without_headers_or_personal_data():
+    import json
+
+    settings = RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogs", "Arn"]}
+    line = json.loads(settings["Format"])  # JSON, one object per request
+    assert {"requestId", "status", "routeKey", "authorizerError", "integrationError"} <= set(line)
+    variables = " ".join(line.values()).lower()
+    for forbidden in ("header", "authorization", "sourceip", "claims", "useragent"):
+        assert forbidden not in variables, forbidden
+    group = RESOURCES["HttpApiAccessLogs"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_user_pool_outlives_the_stack():
+    pool = RESOURCES["UserPool"]
+    assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
