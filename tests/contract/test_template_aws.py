@@ -176,3 +176,14 @@ def test_the_user_pool_outlives_the_stack():
     pool = RESOURCES["UserPool"]
     assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"
     assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
+
+
+def test_every_checkov_suppression_carries_its_reason():
+    skipped = [
+        (logical_id, skip)
+        for logical_id, resource in RESOURCES.items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skipped
+    for logical_id, skip in skipped:
+        assert skip["id"].startswith("CKV_") and len(skip.get("comment", "")) > 20, (logical_id, skip)
