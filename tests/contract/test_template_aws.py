@@ -187,3 +187,52 @@ def test_every_checkov_suppression_carries_its_reason():
     assert skipped
     for logical_id, skip in skipped:
         assert skip["id"].startswith("CKV_") and len(skip.get("comment", "")) > 20, (logical_id, skip)
+
+
+# ------------------------------------------------------------------ rolling out
+
+HTTP_FUNCTIONS = {"OrdersApiFunction", "InventoryApiFunction", "ShippingApiFunction"}
+CONSUMER_FUNCTIONS = {"OrderStatusFunction", "InventoryFunction", "NotificationsFunction", "ShippingFunction"}
+
+
+@pytest.mark.parametrize("function_id", sorted(HTTP_FUNCTIONS | CONSUMER_FUNCTIONS))
+def test_each_new_version_rolls_out_through_codedeploy_and_rolls_back_on_its_alarms(function_id, translated):
+    resources = translated["Resources"]
+    update = resources[f"{function_id}Aliaslive"]["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+    group = resources[update["DeploymentGroupName"]["Ref"]]["Properties"]
+    assert group["AutoRollbackConfiguration"]["Enabled"] is True
+    assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+    alarms = {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]}
+    expected = {f"{function_id}ErrorsAlarm"}
+    if function_id in HTTP_FUNCTIONS:
+        expected |= {"HttpApi5xxAlarm", "HttpApiLatencyAlarm"}
+        assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHook"}
+    assert alarms == expected
+    # the errors alarm watches the new version only
+    dims = {d["Name"]: d["Value"] for d in resources[f"{function_id}ErrorsAlarm"]["Properties"]["Dimensions"]}
+    version_id = resources[f"{function_id}Aliaslive"]["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert dims["ExecutedVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_the_deployment_type_is_a_parameter_canary_by_default_all_at_once_allowed():
+    parameter = load()["Parameters"]["DeploymentType"]
+    assert parameter["Default"].startswith("Canary") and "AllAtOnce" in parameter["AllowedValues"]
+    for fid in HTTP_FUNCTIONS | CONSUMER_FUNCTIONS:
+        assert RESOURCES[fid]["Properties"]["DeploymentPreference"]["Type"] == {"Ref": "DeploymentType"}
+
+
+def test_a_development_stack_deploys_all_at_once(translated):
+    doc = sam_transform(load(), {"DeploymentType": "AllAtOnce"})
+    group = doc["Resources"]["OrdersApiFunctionDeploymentGroup"]["Properties"]
+    assert group["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": "AllAtOnce"}
+
+
+def test_the_hook_probes_the_http_functions_new_versions_and_may_do_nothing_else():
+    hook = RESOURCES["PreTrafficHook"]["Properties"]
+    assert hook["FunctionName"]["Fn::Sub"].startswith("CodeDeployHook_")
+    assert "VpcConfig" not in hook
+    parts = hook["Environment"]["Variables"]["TARGETS"]["Fn::Join"][1]
+    assert {p["Ref"] for p in parts if isinstance(p, dict)} == {f"{f}.Version" for f in HTTP_FUNCTIONS}
+    [policy] = RESOURCES["PreTrafficHookRole"]["Properties"]["Policies"]
+    actions = [s["Action"] for s in policy["PolicyDocument"]["Statement"]]
+    assert actions == ["lambda:InvokeFunction", "codedeploy:PutLifecycleEventHookExecutionStatus"]
