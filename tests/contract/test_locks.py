@@ -217,3 +217,12 @@ def test_each_tool_lock_is_hashed_and_holds_its_tools(name: str):
         assert "--hash=sha256:" in pin.entry, pin.entry.splitlines()[0]
     direct = {pin.name for pin in pins if f"-r {name}.txt" in pin.entry}
     assert direct == TOOL_LOCKS[name], FIX
+
+
+def test_the_migration_functions_alembic_is_the_dev_locks():
+    """services/migrator/requirements.lock: what MigrationFunction ships beside the layer."""
+    dev = _pins(DEV_LOCK)
+    pins = _locked(COMMON.parent / "migrator" / "requirements.lock")
+    assert {pin.name for pin in pins} == {"alembic", "mako", "markupsafe"}, FIX
+    for pin in pins:
+        assert "--hash=sha256:" in pin.entry and pin.version == dev[pin.name], (pin.name, FIX)
