@@ -236,3 +236,115 @@ def test_the_hook_probes_the_http_functions_new_versions_and_may_do_nothing_else
     [policy] = RESOURCES["PreTrafficHookRole"]["Properties"]["Policies"]
     actions = [s["Action"] for s in policy["PolicyDocument"]["Statement"]]
     assert actions == ["lambda:InvokeFunction", "codedeploy:PutLifecycleEventHookExecutionStatus"]
+
+
+# ------------------------------------------------------------------ a network of its own
+
+NETWORK = {
+    k for k, r in RESOURCES.items() if r.get("Condition") in ("CreateNetwork", "CreateCognitoEndpoint")
+}
+GIVEN_VPC = {"VpcId": "vpc-0abc", "SubnetIds": "subnet-0a,subnet-0b"}
+
+
+def _conditions() -> dict[str, Any]:
+    return load()["Conditions"]
+
+
+def _creates_network(**given: str) -> bool:
+    from tests.contract.test_template_snapstart import evaluate, parameters
+
+    return bool(evaluate(_conditions()["CreateNetwork"], parameters(**given), _conditions()))
+
+
+def test_the_network_is_created_only_when_no_vpc_is_given():
+    from tests.contract.test_template_snapstart import evaluate, parameters, refused
+
+    assert refused(parameters()) == [] and _creates_network()
+    assert refused(parameters(**GIVEN_VPC)) == [] and not _creates_network(**GIVEN_VPC)
+    subnets = load()["Globals"]["Function"]["VpcConfig"]["SubnetIds"]
+    assert evaluate(subnets, parameters(), _conditions()) == [
+        {"Ref": "PrivateSubnetA"},
+        {"Ref": "PrivateSubnetB"},
+    ]
+    assert evaluate(subnets, parameters(**GIVEN_VPC), _conditions()) == "subnet-0a,subnet-0b"
+    for logical_id in ("FunctionSecurityGroup", "DatabaseSecurityGroup"):
+        vpc = RESOURCES[logical_id]["Properties"]["VpcId"]
+        assert evaluate(vpc, parameters(), _conditions()) == {"Ref": "Vpc"}
+        assert evaluate(vpc, parameters(**GIVEN_VPC), _conditions()) == "vpc-0abc"
+    for logical_id, prop in (("DbSubnetGroup", "SubnetIds"), ("DbProxy", "VpcSubnetIds")):
+        assert RESOURCES[logical_id]["Properties"][prop] == subnets
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ({"VpcId": "vpc-0abc"}, "VpcId needs SubnetIds"),
+        ({"SubnetIds": "subnet-0a,subnet-0b"}, "SubnetIds without VpcId"),
+        ({"JwtIssuer": "https://issuer.example.com"}, "A JwtIssuer outside AWS needs VpcId"),
+    ],
+)
+def test_the_rules_refuse_a_half_given_network_or_an_unreachable_issuer(given, why):
+    from tests.contract.test_template_snapstart import parameters, refused
+
+    failed = refused(parameters(**given))
+    assert len(failed) == 1 and why in failed[0], failed
+
+
+def test_two_private_subnets_in_two_zones_and_no_way_to_the_internet():
+    assert {
+        RESOURCES[s]["Properties"]["AvailabilityZone"]["Fn::Select"][0]
+        for s in ("PrivateSubnetA", "PrivateSubnetB")
+    } == {0, 1}
+    assert all(
+        not RESOURCES[s]["Properties"]["MapPublicIpOnLaunch"] for s in ("PrivateSubnetA", "PrivateSubnetB")
+    )
+    kinds = {r["Type"] for r in RESOURCES.values()}
+    assert not kinds & {
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::Route",
+        "AWS::EC2::EIP",
+    }
+    assert {"Vpc", "PrivateSubnetA", "PrivateSubnetB", "EndpointSecurityGroup", "S3Endpoint"} <= NETWORK
+
+
+def test_endpoints_for_exactly_what_the_code_calls_open_to_the_functions_only():
+    endpoints = {
+        RESOURCES[k]["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]: RESOURCES[k]
+        for k, r in RESOURCES.items()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    # events: every publisher; email: SES v2 (notifications); cognito-idp: the pool's JWKS;
+    # s3: the migration function's answer to CloudFormation (a gateway endpoint)
+    assert set(endpoints) == {"events", "email", "cognito-idp", "s3"}
+    assert endpoints["cognito-idp"]["Condition"] == "CreateCognitoEndpoint"
+    assert endpoints["s3"]["Properties"]["VpcEndpointType"] == "Gateway"
+    for name in ("events", "email", "cognito-idp"):
+        props = endpoints[name]["Properties"]
+        assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True
+        assert props["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}]
+    group = RESOURCES["EndpointSecurityGroup"]["Properties"]
+    assert group["SecurityGroupIngress"] == [
+        {
+            "Description": "HTTPS from the functions",
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "SourceSecurityGroupId": {"Ref": "FunctionSecurityGroup"},
+        }
+    ]
+    assert [rule["CidrIp"] for rule in group["SecurityGroupEgress"]] == ["127.0.0.1/32"]
+
+
+def test_the_sam_transform_keeps_each_functions_choice_of_subnets(translated):
+    resources = translated["Resources"]
+    for function_id in FUNCTIONS:
+        subnets = resources[function_id]["Properties"]["VpcConfig"]["SubnetIds"]
+        assert subnets == {
+            "Fn::If": [
+                "CreateNetwork",
+                [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
+                {"Ref": "SubnetIds"},
+            ]
+        }, function_id
+    assert "VpcConfig" not in resources["PreTrafficHook"]["Properties"]

@@ -46,6 +46,12 @@ def evaluate(value: Any, parameters: dict[str, str], conditions: dict[str, Any])
         return all(evaluate(args, parameters, conditions))
     if name == "Fn::Or":
         return any(evaluate(args, parameters, conditions))
+    if name == "Fn::Join":
+        separator, items = args
+        items = evaluate(items, parameters, conditions)
+        if isinstance(items, str):  # a CommaDelimitedList parameter, as given
+            items = items.split(",") if items else []
+        return separator.join(str(item) for item in items)
     if name == "Fn::If":
         condition, then, otherwise = args
         chosen = then if evaluate(conditions[condition], parameters, conditions) else otherwise
