@@ -281,6 +281,7 @@ def test_the_network_is_created_only_when_no_vpc_is_given():
         ({"VpcId": "vpc-0abc"}, "VpcId needs SubnetIds"),
         ({"SubnetIds": "subnet-0a,subnet-0b"}, "SubnetIds without VpcId"),
         ({"JwtIssuer": "https://issuer.example.com"}, "A JwtIssuer outside AWS needs VpcId"),
+        ({"ExistingDbProxyEndpoint": "proxy.example"}, "An existing RDS Proxy is in a VPC of its own"),
     ],
 )
 def test_the_rules_refuse_a_half_given_network_or_an_unreachable_issuer(given, why):
