@@ -15,6 +15,18 @@ from orderflow.parser import Parser
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    if args.stack:
+        from orderflow.ops import migrations
+        from orderflow.ops.target import OpsError
+
+        try:
+            for schema in migrations.run(args.stack):
+                print(f"migrated schema {schema} (stack {args.stack})")
+        except OpsError as exc:
+            print(f"orderflow migrate: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
     from orderflow.migrate import migrate
 
     target: Any = os.environ.get("DATABASE_URL")
@@ -233,9 +245,12 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and stack traces")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("migrate", help="apply every service's migrations to DATABASE_URL").set_defaults(
-        run=_migrate
+    migrate = sub.add_parser("migrate", help="apply every service's migrations to DATABASE_URL")
+    migrate.add_argument(
+        "--stack",
+        help="a deployed stack's name: run its migration function inside AWS instead",
     )
+    migrate.set_defaults(run=_migrate)
     schemas = sub.add_parser("schemas", help="regenerate event JSON Schemas and the OpenAPI document")
     schemas.add_argument("--check", action="store_true", help="fail if a checked-in file is stale")
     schemas.add_argument(

@@ -4,7 +4,12 @@
 * requirements-dev.lock: the development environment ``./dev`` installs (with
   ``--require-hashes``), from pyproject.toml's dependencies and its dev extras; universal,
   so one entry may be pinned twice under different markers (a package that dropped
-  Python 3.11 in its newest release).
+  Python 3.11 in its newest release). Every package it shares with the layer is pinned
+  to the layer's version: the tests run what ships.
+* requirements-run.lock: what ``./dev run`` installs, the runtime dependencies and the
+  ``local`` extra, each pinned as in the development lock (a subset of it).
+* tools/*.lock: the tools that cap a package the layer ships (aws-sam-cli, cfn-lint,
+  checkov), each in an environment of its own, so none of them is in the other locks.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMON = ROOT / "services/common"
 LAYER_LOCK = COMMON / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
+RUN_LOCK = ROOT / "requirements-run.lock"
+TOOL_LOCKS = {"sam": {"aws-sam-cli", "cfn-lint"}, "checkov": {"checkov"}}
 PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*(?:\\|$)")
 # Where the development environment must install: the Pythons pyproject.toml supports
 # that CI and the machines here run.
@@ -49,9 +56,9 @@ def _ranges(path: Path) -> list[Requirement]:
     return [Requirement(line) for line in lines if line]
 
 
-def _pyproject_ranges() -> list[Requirement]:
+def _pyproject_ranges(extra: str = "dev") -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    lines = [*project["dependencies"], *project["optional-dependencies"][extra]]
     return [Requirement(line) for line in lines]
 
 
@@ -143,3 +150,79 @@ def test_the_dev_lock_pins_one_version_of_each_package_on_linux(python: str):
     assert not doubles, doubles
     missing = {canonicalize_name(r.name) for r in _pyproject_ranges()} - set(chosen)
     assert not missing, f"no pin for Python {python}: {sorted(missing)}; {FIX}"
+
+
+def test_the_dev_lock_pins_every_package_the_layer_ships_at_the_layers_version():
+    """The tests import what the functions import on Lambda, version for version."""
+    layer = _pins(LAYER_LOCK)
+    for pin in _locked(DEV_LOCK):
+        if pin.name in layer:
+            assert pin.version == layer[pin.name], (
+                f"{pin.name}: requirements-dev.lock pins {pin.version}, the layer ships "
+                f"{layer[pin.name]}: {FIX}"
+            )
+
+
+def test_no_tool_with_caps_of_its_own_is_in_the_dev_or_run_lock():
+    # cfn-lint itself caps nothing without aws-sam-translator (moto's server extra brings it)
+    capped = {"aws-sam-cli", "aws-sam-translator", "checkov"}
+    for lock in (DEV_LOCK, RUN_LOCK):
+        assert not capped & set(_pins(lock)), f"{lock.name}: {sorted(capped & set(_pins(lock)))}"
+
+
+# --- the run lock --------------------------------------------------------------------------
+
+
+def test_every_run_pin_carries_hashes_and_is_the_dev_locks_pin():
+    dev = _locked(DEV_LOCK)
+    pins = _locked(RUN_LOCK)
+    assert len(pins) > 20, "requirements-run.lock looks truncated"
+    for pin in pins:
+        assert "--hash=sha256:" in pin.entry, pin.entry.splitlines()[0]
+        same = [p.version for p in dev if p.name == pin.name and p.marker == pin.marker]
+        assert same == [pin.version], f"{pin.name}=={pin.version} ({pin.marker}) vs dev {same}: {FIX}"
+
+
+def test_the_run_lock_was_compiled_from_the_runtime_and_local_ranges():
+    ranges = _pyproject_ranges("local")
+    direct = {pin.name for pin in _locked(RUN_LOCK) if "orderflow (pyproject.toml)" in pin.entry}
+    assert direct == {canonicalize_name(r.name) for r in ranges}, FIX
+    pins = _pins(RUN_LOCK)
+    for requirement in ranges:
+        name = canonicalize_name(requirement.name)
+        assert requirement.specifier.contains(pins[name], prereleases=True), FIX
+
+
+def test_the_local_extra_is_part_of_the_dev_extra():
+    """./dev run's environment is a subset of ./dev test's: one .venv serves both."""
+    dev = {canonicalize_name(r.name): r for r in _pyproject_ranges("dev")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for line in project["optional-dependencies"]["local"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        if name == "moto":
+            assert dev[name].specifier == requirement.specifier
+            assert requirement.extras <= dev[name].extras
+        else:  # flask and flask-cors: moto's server extra (in dev) brings them
+            assert name in _pins(DEV_LOCK), name
+
+
+# --- the tools' locks ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_LOCKS))
+def test_each_tool_lock_is_hashed_and_holds_its_tools(name: str):
+    pins = _locked(ROOT / "tools" / f"{name}.lock")
+    for pin in pins:
+        assert "--hash=sha256:" in pin.entry, pin.entry.splitlines()[0]
+    direct = {pin.name for pin in pins if f"-r {name}.txt" in pin.entry}
+    assert direct == TOOL_LOCKS[name], FIX
+
+
+def test_the_migration_functions_alembic_is_the_dev_locks():
+    """services/migrator/requirements.lock: what MigrationFunction ships beside the layer."""
+    dev = _pins(DEV_LOCK)
+    pins = _locked(COMMON.parent / "migrator" / "requirements.lock")
+    assert {pin.name for pin in pins} == {"alembic", "mako", "markupsafe"}, FIX
+    for pin in pins:
+        assert "--hash=sha256:" in pin.entry and pin.version == dev[pin.name], (pin.name, FIX)

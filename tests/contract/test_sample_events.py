@@ -51,11 +51,13 @@ AWS_EVENTS = [p for p in EVENTBRIDGE if _load(p)["source"].startswith("aws.")]
 DOMAIN_EVENTS = [p for p in EVENTBRIDGE if p not in AWS_EVENTS] + SQS
 HTTP = [p for p in SAMPLES if _load(p).get("version") == "2.0"]
 CONSUMERS = ("InventoryFunction", "NotificationsFunction", "ShippingFunction", "OrderStatusFunction")
+# What `orderflow migrate --stack` sends the migration function (services/migrator).
+DIRECT = [p for p in SAMPLES if _load(p) == {"source": "orderflow migrate"}]
 
 
 def test_every_sample_is_of_a_known_kind():
     assert SAMPLES
-    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP) | set(SQS)
+    assert set(SAMPLES) == set(EVENTBRIDGE) | set(HTTP) | set(SQS) | set(DIRECT)
 
 
 def test_every_consumer_sample_is_an_sqs_batch():

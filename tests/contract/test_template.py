@@ -20,6 +20,8 @@ CONTRACT_FUNCTIONS = {
     "NotificationsFunction",
     "ShippingFunction",
     "ShippingApiFunction",
+    # the database migrations, inside AWS (CONTRACT: orderflow migrate --stack)
+    "MigrationFunction",
 }
 CONSUMES = {
     "InventoryFunction": {"OrderCreated", "OrderCancelled", "ShipmentDispatched"},

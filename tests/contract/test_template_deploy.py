@@ -3,12 +3,9 @@ function, rules that select exactly their consumer's events, least-privilege rol
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 from orderflow.grants import FUNCTION_ROLES, ROLE_OF_SERVICE
 from orderflow.template import functions, load
 from tests.contract.test_template import CONSUMES  # the contract's "who consumes what"
+from tests.support.tools import sam_transform, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -36,17 +34,10 @@ def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------ lint
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not Path(found).exists():
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
 def test_cfn_lint_passes_on_the_template_and_its_nested_schema_registry():
     # Suppressions live in the template, each with its reason (Metadata cfn-lint).
     result = subprocess.run(
-        [_tool("cfn-lint"), "template.yaml", "events/schemas/registry.yaml"],
+        [tool("cfn-lint"), "template.yaml", "events/schemas/registry.yaml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -58,7 +49,7 @@ def test_cfn_lint_passes_on_the_template_and_its_nested_schema_registry():
 def test_sam_validate_lint_passes():
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run(
-        [_tool("sam"), "validate", "--lint", "--template-file", "template.yaml"],
+        [tool("sam"), "validate", "--lint", "--template-file", "template.yaml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -376,23 +367,7 @@ AWS_MANAGED = {
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     """The template as CloudFormation sees it after the SAM transform."""
-    from samtranslator.translator.transform import transform
-
-    doc = copy.deepcopy(load())
-    for resource in doc["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = "s3://bucket/code.zip"  # what sam package puts there
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = "s3://bucket/layer.zip"
-        elif resource["Type"] == "AWS::Serverless::Application":
-            props["Location"] = "https://s3.amazonaws.com/bucket/registry.yaml"
-
-    class ManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {arn.rsplit("/", 1)[1]: arn for arn in AWS_MANAGED}
-
-    return transform(doc, {}, ManagedPolicies())  # type: ignore[no-any-return]
+    return sam_transform(load(), {}, {arn.rsplit("/", 1)[1]: arn for arn in AWS_MANAGED})
 
 
 def _resource_name(resource: Any) -> str:

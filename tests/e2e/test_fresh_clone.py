@@ -7,8 +7,8 @@ demo``, run from the clone), keeping its data in the clone's git-ignored
 ``.orderflow/``.
 
 One shortcut, to stay fast and offline: ``./dev`` would create ``.venv`` and install
-requirements-dev.lock from PyPI. Instead the clone gets a venv of its own
-whose third-party packages come from this venv (a ``.pth`` line), Orderflow
+requirements-dev.lock from PyPI (and tools/sam.lock into .venv-tools/sam). Instead the
+clone gets a venv of its own whose third-party packages come from this venv (a ``.pth`` line), Orderflow
 installed editable from the clone itself (``pip install --no-deps``), and the
 stamp ``./dev`` writes after installing, so ``./dev`` finds it up to date. The
 code that runs is the clone's; only the installation from PyPI is not exercised.
@@ -56,7 +56,12 @@ def venv_like_dev_makes(clone: Path) -> None:
     # What ./dev writes after its own install: the hash of pyproject.toml and the dev lock.
     installed = (clone / "pyproject.toml").read_bytes() + (clone / "requirements-dev.lock").read_bytes()
     stamp = hashlib.sha256(installed).hexdigest()
-    (venv / ".dev-stamp").write_text(stamp + "\n")
+    (venv / ".dev-stamp").write_text(f"test {stamp}\n")
+    # ./dev test also makes .venv-tools/sam (the unit tests do not run its tools).
+    tools = clone / ".venv-tools" / "sam"
+    sh(sys.executable, "-m", "venv", "--without-pip", tools, cwd=clone)
+    tools_stamp = hashlib.sha256((clone / "tools" / "sam.lock").read_bytes()).hexdigest()
+    (tools / ".dev-stamp").write_text(tools_stamp + "\n")
 
 
 def test_the_readme_commands_work_in_a_fresh_clone(tmp_path: Path) -> None:
