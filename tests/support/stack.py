@@ -157,7 +157,9 @@ class Stack:
 
     def customer(self) -> tuple[str, str]:
         sub = f"e2e-{uuid.uuid4().hex[:10]}"
-        email = f"{sub}@example.com"
+        # SES's mailbox simulator: a stack still in the SES sandbox may send to it, and its
+        # "success" address accepts every message (plus a label, so each user is its own).
+        email = f"success+{sub}@simulator.amazonses.com"
         return self.users.token(sub, email), email
 
     def stock(self, admin: str, sku: str, on_hand: int, price: str = "12.50") -> None:
