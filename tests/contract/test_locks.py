@@ -179,7 +179,10 @@ def test_every_run_pin_carries_hashes_and_is_the_dev_locks_pin():
     assert len(pins) > 20, "requirements-run.lock looks truncated"
     for pin in pins:
         assert "--hash=sha256:" in pin.entry, pin.entry.splitlines()[0]
-        same = [p.version for p in dev if p.name == pin.name and p.marker == pin.marker]
+        named = [p for p in dev if p.name == pin.name]
+        # The same marker where the dev lock has one; else its one version of the package (a
+        # run pin's marker may be narrower: the dev lock's larger graph needs cffi on PyPy too).
+        same = [p.version for p in named if p.marker == pin.marker] or sorted({p.version for p in named})
         assert same == [pin.version], f"{pin.name}=={pin.version} ({pin.marker}) vs dev {same}: {FIX}"
 
 

@@ -280,7 +280,8 @@ def test_the_network_is_created_only_when_no_vpc_is_given():
     [
         ({"VpcId": "vpc-0abc"}, "VpcId needs SubnetIds"),
         ({"SubnetIds": "subnet-0a,subnet-0b"}, "SubnetIds without VpcId"),
-        ({"JwtIssuer": "https://issuer.example.com"}, "A JwtIssuer outside AWS needs VpcId"),
+        # (with AdminScope: an external issuer must name its admins, another rule's refusal)
+        ({"JwtIssuer": "https://issuer.example.com", "AdminScope": "orderflow/admin"}, "A JwtIssuer outside AWS"),
         ({"ExistingDbProxyEndpoint": "proxy.example"}, "An existing RDS Proxy is in a VPC of its own"),
     ],
 )
@@ -315,12 +316,13 @@ def test_endpoints_for_exactly_what_the_code_calls_open_to_the_functions_only():
         for k, r in RESOURCES.items()
         if r["Type"] == "AWS::EC2::VPCEndpoint"
     }
-    # events: every publisher; email: SES v2 (notifications); cognito-idp: the pool's JWKS;
-    # s3: the migration function's answer to CloudFormation (a gateway endpoint)
-    assert set(endpoints) == {"events", "email", "cognito-idp", "s3"}
+    # events: every publisher; email: SES v2 (notifications); sqs: the consumers' backoff
+    # (ChangeMessageVisibilityBatch); cognito-idp: the pool's JWKS; s3: the migration
+    # function's answer to CloudFormation (a gateway endpoint)
+    assert set(endpoints) == {"events", "email", "sqs", "cognito-idp", "s3"}
     assert endpoints["cognito-idp"]["Condition"] == "CreateCognitoEndpoint"
     assert endpoints["s3"]["Properties"]["VpcEndpointType"] == "Gateway"
-    for name in ("events", "email", "cognito-idp"):
+    for name in ("events", "email", "sqs", "cognito-idp"):
         props = endpoints[name]["Properties"]
         assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True
         assert props["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}]

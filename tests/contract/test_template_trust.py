@@ -16,6 +16,9 @@ EXTERNAL = {
     "JwtIssuer": "https://login.example.com/",
     "JwtAudience": "orderflow",
     "JwksUrl": "https://login.example.com/.well-known/jwks.json",
+    # an issuer outside AWS needs a network of the user's that reaches it (OwnNetworkReachesOnlyAws)
+    "VpcId": "vpc-0abc",
+    "SubnetIds": "subnet-0a,subnet-0b",
 }
 
 

@@ -26,7 +26,7 @@ def _client(service: str, **config: Any) -> Any:
 
 
 def function_of(stack: str) -> str:
-    from orderflow.cli import one_line
+    from orderflow.errors import one_line
 
     try:
         cloudformation = _client("cloudformation", retries={"total_max_attempts": 3}, read_timeout=20)
@@ -43,7 +43,7 @@ def function_of(stack: str) -> str:
 
 def run(stack: str) -> list[str]:
     """The schemas migrated; raises OpsError with the function's one-line reason."""
-    from orderflow.cli import one_line
+    from orderflow.errors import one_line
 
     function = function_of(stack)
     try:
