@@ -281,7 +281,10 @@ def test_the_network_is_created_only_when_no_vpc_is_given():
         ({"VpcId": "vpc-0abc"}, "VpcId needs SubnetIds"),
         ({"SubnetIds": "subnet-0a,subnet-0b"}, "SubnetIds without VpcId"),
         # (with AdminScope: an external issuer must name its admins, another rule's refusal)
-        ({"JwtIssuer": "https://issuer.example.com", "AdminScope": "orderflow/admin"}, "A JwtIssuer outside AWS"),
+        (
+            {"JwtIssuer": "https://issuer.example.com", "AdminScope": "orderflow/admin"},
+            "A JwtIssuer outside AWS",
+        ),
         ({"ExistingDbProxyEndpoint": "proxy.example"}, "An existing RDS Proxy is in a VPC of its own"),
     ],
 )
