@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.support.network import QuietHandler, StandInServer
 
 ALIAS = "arn:aws:lambda:us-east-1:123456789012:function:orderflow-prod-MigrationFunction-abc:live"
 OUTPUTS = """<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">
@@ -40,36 +40,24 @@ class StandIn:
         self.lambda_answer: tuple[int, dict[str, str], bytes] = (200, {}, b"{}")
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 stand_in.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 if self.path.startswith("/2015-03-31/functions/"):
                     status, headers, payload = stand_in.lambda_answer
-                    self._send(status, {"Content-Type": "application/json", **headers}, payload)
+                    self.reply(status, {"Content-Type": "application/json", **headers}, payload)
                     return
                 form = urllib.parse.parse_qs(body.decode())
                 assert form["Action"] == ["DescribeStacks"], form
                 outputs = "".join(OUTPUT.format(key=k, value=v) for k, v in stand_in.outputs.items())
-                self._send(200, {"Content-Type": "text/xml"}, OUTPUTS.format(outputs=outputs).encode())
+                self.reply(200, {"Content-Type": "text/xml"}, OUTPUTS.format(outputs=outputs).encode())
 
-            def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-                self.send_response(status)
-                for name, value in {**headers, "Content-Length": str(len(payload))}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = StandInServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import threading
 import traceback
 import urllib.parse
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from orderflow.lambda_runtime import LambdaContext
+from tests.support.network import QuietHandler, StandInServer
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 
@@ -34,7 +34,7 @@ class StandIn:
         stand_in = self
         lock = threading.Lock()  # one invocation at a time, as one environment serves them
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/2015-03-31/functions/"):
@@ -63,24 +63,15 @@ class StandIn:
                 )
 
             def _send(self, status: int, headers: dict[str, str], payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(
+                    status, {"Content-Type": "application/json", **headers}, json.dumps(payload).encode()
+                )
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = StandInServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

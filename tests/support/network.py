@@ -1,4 +1,5 @@
-"""Misbehaving endpoints on loopback: one that never answers, one that refuses, one that throttles.
+"""Misbehaving endpoints on loopback: one that never answers, one that refuses, one that
+throttles; and ``StandInServer``, a loopback HTTP server for a test's own stand-in of a service.
 
 A refused port fails fast and hides timeout bugs; a socket that accepts and never
 answers is what a partition or a black-holed NAT looks like to a client.
@@ -298,3 +299,30 @@ def database_link(database_url: str) -> DatabaseLink:
     from sqlalchemy.engine import make_url
 
     return DatabaseLink(str(make_url(database_url).query["unix_sock"]))
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers with ``reply``."""
+
+    def reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class StandInServer:
+    """``handler`` served on a free loopback port from a daemon thread until ``close``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
