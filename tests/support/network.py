@@ -212,12 +212,13 @@ def refusing_target(upstream: str, target: str, code: str, status: int = 400) ->
 
 
 class DatabaseLink:
-    """A loopback TCP port piped to a PostgreSQL unix socket, that can be cut: while
-    down, every open connection is closed and every new one is closed at once (what a
-    failover looks like to a client: connections reset, then refused)."""
+    """A loopback TCP port piped to a PostgreSQL server (its unix socket's path, or its
+    TCP host and port), that can be cut: while down, every open connection is closed and
+    every new one is closed at once (what a failover looks like to a client: connections
+    reset, then refused)."""
 
-    def __init__(self, unix_sock: str) -> None:
-        self.unix_sock = unix_sock
+    def __init__(self, upstream: str | tuple[str, int]) -> None:
+        self.upstream = upstream
         self.down = False
         self.cut_connections = 0
         self._open: list[socket.socket] = []
@@ -229,7 +230,7 @@ class DatabaseLink:
         self._stop = threading.Event()
 
     def url(self, database_url: str) -> str:
-        """``database_url`` (a unix-socket URL) going through this link instead."""
+        """``database_url`` going through this link instead."""
         from sqlalchemy.engine import make_url
 
         url = make_url(database_url)
@@ -276,8 +277,9 @@ class DatabaseLink:
                     client.close()
                     self.cut_connections += 1
                     continue
-                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                upstream.connect(self.unix_sock)
+                family = socket.AF_UNIX if isinstance(self.upstream, str) else socket.AF_INET
+                upstream = socket.socket(family, socket.SOCK_STREAM)
+                upstream.connect(self.upstream)
                 self._open += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
@@ -295,10 +297,13 @@ class DatabaseLink:
 
 
 def database_link(database_url: str) -> DatabaseLink:
-    """A ``DatabaseLink`` to the unix socket of ``database_url`` (use it with ``with``)."""
+    """A ``DatabaseLink`` to the server of ``database_url`` (use it with ``with``)."""
     from sqlalchemy.engine import make_url
 
-    return DatabaseLink(str(make_url(database_url).query["unix_sock"]))
+    url = make_url(database_url)
+    if "unix_sock" in url.query:
+        return DatabaseLink(str(url.query["unix_sock"]))
+    return DatabaseLink((url.host or "127.0.0.1", url.port or 5432))
 
 
 class QuietHandler(BaseHTTPRequestHandler):
