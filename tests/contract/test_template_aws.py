@@ -3,6 +3,8 @@ before the new code takes traffic; checked on the template and on its SAM transf
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -205,13 +207,29 @@ def test_each_new_version_rolls_out_through_codedeploy_and_rolls_back_on_its_ala
     alarms = {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]}
     expected = {f"{function_id}ErrorsAlarm"}
     if function_id in HTTP_FUNCTIONS:
-        expected |= {"HttpApi5xxAlarm", "HttpApiLatencyAlarm"}
+        expected |= {f"{function_id}ServerErrorsAlarm", f"{function_id}LatencyAlarm"}
         assert update["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHook"}
     assert alarms == expected
     # the errors alarm watches the new version only
     dims = {d["Name"]: d["Value"] for d in resources[f"{function_id}ErrorsAlarm"]["Properties"]["Dimensions"]}
     version_id = resources[f"{function_id}Aliaslive"]["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
     assert dims["ExecutedVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_no_rollout_alarm_names_the_api_its_function_serves(translated):
+    """An alias's UpdatePolicy names its deployment group; were one of the group's alarms to
+    name the HTTP API, whose integrations name the alias, CloudFormation would refuse the
+    circle."""
+    resources = translated["Resources"]
+
+    def names(value: Any) -> set[str]:
+        text = json.dumps(value)
+        return set(re.findall(r'"(?:Ref|Fn::GetAtt)": \[?"(\w+)', text)) | set(re.findall(r"\$\{(\w+)", text))
+
+    for function_id in HTTP_FUNCTIONS:
+        group = resources[f"{function_id}DeploymentGroup"]["Properties"]
+        for alarm in group["AlarmConfiguration"]["Alarms"]:
+            assert "HttpApi" not in names(resources[alarm["Name"]["Ref"]]), (function_id, alarm)
 
 
 def test_the_deployment_type_is_a_parameter_canary_by_default_all_at_once_allowed():

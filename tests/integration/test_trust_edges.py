@@ -4,6 +4,7 @@ settings, and a function that refuses to start with no way to recognise an admin
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,7 +64,7 @@ OUTAGES = [(refusing, module, path) for module, path in ROUTES] + [(black_hole, 
     ("outage", "module", "path"), OUTAGES, ids=[f"{o.__name__}-{m.split('.')[0]}" for o, m, _ in OUTAGES]
 )
 def test_an_issuer_whose_keys_cannot_be_fetched_is_a_503(
-    outage: Any, module: str, path: str, token: str
+    outage: Any, module: str, path: str, token: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     place: AbstractContextManager[str] = outage()
     with place as url:
@@ -81,6 +82,9 @@ def test_an_issuer_whose_keys_cannot_be_fetched_is_a_503(
     assert result.headers["x-correlation-id"]
     # The key set's fetch gives up after 5 s: the invocation (15 s) still answers.
     assert took < FUNCTION_TIMEOUT_S, took
+    # Counted as a 5xx: what a new version's rollout watches (<Function>ServerErrorsAlarm).
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m.get("ServerError") for m in emf] == [[1.0]], emf
 
 
 def test_the_openapi_document_gives_every_route_its_503() -> None:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.auth import InvalidToken, KeySetUnavailable, Principal, TokenVerifier
 from common.events import CamelModel
-from common.observability import logger
+from common.observability import logger, metrics
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -230,6 +230,10 @@ def handle_errors(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
                 },
             )
             response = error_response(app, ApiError(500, "INTERNAL_ERROR", "an unexpected error occurred"))
+    if response.status_code >= 500:
+        # A handled error is no failed invocation: this count is what a new version's
+        # rollout watches for 5xx (<Function>ServerErrorsAlarm in template.yaml).
+        metrics.add_metric(name="ServerError", unit="Count", value=1)
     _format(response, cid, origin)
     return response
 
