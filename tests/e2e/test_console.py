@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ import pytest
 
 from orderflow.paths import ROOT
 from tests.support import mermaid
-from tests.support.local_suite import LocalSuite, http, wait_for
+from tests.support.local_suite import LocalSuite, http, orderflow, wait_for
 
 pytestmark = pytest.mark.db
 
@@ -110,18 +108,6 @@ def shot(browser: Any, name: str) -> Path:
     finally:
         browser.set_window_size(1280, 1100)
     return path
-
-
-def orderflow(suite: LocalSuite, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", *args, "--state-dir", str(suite.state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
 def test_the_ready_line_names_the_console(suite: LocalSuite) -> None:
@@ -353,7 +339,7 @@ def test_journey_as_mermaid_reads_back_as_the_orders_sequence(
     assert suite.wait_settled(token, order_id)["status"] == "SHIPPING"
 
     def messages() -> mermaid.Diagram:
-        return mermaid.parse(orderflow(suite, "journey", order_id, "--format", "mermaid"))
+        return mermaid.parse(orderflow(suite, "journey", order_id, "--format", "mermaid").stdout)
 
     expected = {
         ("api", "bus", "OrderCreated"),

@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 
 from orderflow.template import functions
-from tests.support.local_suite import LocalSuite, wait_for
+from tests.support.local_suite import LocalSuite, orderflow, wait_for
 
 pytestmark = pytest.mark.db
-
-
-def orderflow(suite: LocalSuite, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", *args, "--state-dir", str(suite.state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result
 
 
 def dead_letters(suite: LocalSuite, function_id: str) -> list[dict[str, Any]]:

@@ -290,3 +290,16 @@ def running(suite: LocalSuite, timeout_s: float = 60) -> Iterator[LocalSuite]:
         yield suite.start(timeout_s)
     finally:
         suite.kill()
+
+
+def orderflow(suite: LocalSuite, *args: str) -> subprocess.CompletedProcess[str]:
+    """``orderflow ARGS --state-dir`` of ``suite``, as an operator runs it; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow.cli", *args, "--state-dir", str(suite.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result
