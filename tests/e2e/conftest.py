@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from orderflow.local import BUS
+from orderflow.ops.target import Target
 from orderflow.template import load
 from tests.support.local_suite import LocalSuite, running
 from tests.support.postgres import fresh_database
@@ -108,4 +109,4 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     )
     outputs = tmp_path_factory.mktemp("stack") / "outputs.json"
     outputs.write_text(json.dumps({"ApiUrl": suite.api, "EventCaptureQueueUrl": queue_url}))
-    yield Stack.from_file(outputs, LocalUsers(suite), sqs)
+    yield Stack.from_file(outputs, LocalUsers(suite), sqs, Target(endpoint=suite.aws, bus=BUS))

@@ -11,8 +11,14 @@ emits (read from its capture queue): nothing here reads a database or a log. Wit
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
+from orderflow.ops.dlq import DeadLetter, peek, redrive
+from orderflow.ops.target import Target
 from tests.support.stack import Stack
 
 HAPPY_PATH = (
@@ -115,3 +121,97 @@ def test_a_retried_order_is_one_order_and_one_event(stack: Stack):
     assert [e["detail-type"] for e in events].count("OrderCreated") == 1
     mine = stack.request("GET", "/orders?limit=50", token=token).body["orders"]
     assert [o["orderId"] for o in mine] == [order_id]
+
+
+def dead_letters_of(ops: Target, function_id: str, event_id: str) -> list[DeadLetter]:
+    """The letters in the consumer's DLQ whose event is ``event_id`` (left there)."""
+    return [
+        d
+        for d in peek(ops, ops.dlq_url(function_id), visibility_s=2)
+        if (d.event or {}).get("id") == event_id
+    ]
+
+
+def wait_dead_letter(ops: Target, function_id: str, event_id: str, not_in: set[str]) -> DeadLetter:
+    deadline = time.monotonic() + 90
+    while True:
+        new = [d for d in dead_letters_of(ops, function_id, event_id) if d.message_id not in not_in]
+        if new:
+            return new[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"event {event_id} never reached {function_id}'s DLQ")
+        time.sleep(1)
+
+
+def remove_dead_letters(ops: Target, function_id: str, event_id: str) -> None:
+    """Leave the DLQ as it was (a letter left there would set off its alarm)."""
+    sqs, url = ops.client("sqs"), ops.dlq_url(function_id)
+    for _ in range(20):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        mine = [m for m in messages if json.loads(m["Body"]).get("id") == event_id]
+        for message in mine:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        for message in messages:
+            if message not in mine:
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        if not dead_letters_of(ops, function_id, event_id):
+            return
+
+
+def test_a_poisoned_event_goes_to_its_dlq_with_why_and_redrive_puts_it_back(stack: Stack):
+    """An event a consumer refuses for good reaches its DLQ at once, with why; the operator's
+    redrive puts it back into that consumer's queue, where it is refused again. Nothing
+    else happens: no follow-up event, nothing reserved. (That a redriven event takes
+    effect once its fault is fixed is shown on the local suite, tests/e2e/test_operations.py.)"""
+    ops = stack.ops
+    assert ops is not None
+    order_id = str(uuid.uuid4())
+    poisoned: dict[str, Any] = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "OrderCreated",
+        "source": "orders.service",
+        "account": "000000000000",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        # no customer, items or address: not an OrderCreated InventoryFunction can take
+        "detail": {
+            "orderId": order_id,
+            "metadata": {"eventId": str(uuid.uuid4()), "correlationId": "e2e-poison"},
+        },
+    }
+    # Given the poisoned event in InventoryFunction's queue (where its rule puts events,
+    # and where `orderflow dlq redrive` sends them back)
+    ops.client("sqs").send_message(
+        QueueUrl=ops.queue_url("InventoryFunction"), MessageBody=json.dumps(poisoned)
+    )
+    try:
+        # Then it reaches the DLQ at once, decoded with why (not after the retry horizon)
+        first = wait_dead_letter(ops, "InventoryFunction", poisoned["id"], not_in=set())
+        assert first.envelope == "consumer-refused", first
+        assert first.event == poisoned
+        assert first.error and "InventoryFunction" in first.error
+        assert "InvalidEvent: invalid OrderCreated detail" in first.error
+        assert first.attempts == 1
+
+        # When the operator redrives it
+        [put_back] = redrive(ops, "InventoryFunction", message_ids={first.message_id})
+        assert put_back.message_id == first.message_id
+
+        # Then it went back through the consumer, which refused it again: one letter, new
+        second = wait_dead_letter(ops, "InventoryFunction", poisoned["id"], not_in={first.message_id})
+        assert second.envelope == "consumer-refused" and second.event == poisoned
+        assert [d.message_id for d in dead_letters_of(ops, "InventoryFunction", poisoned["id"])] == [
+            second.message_id
+        ]
+        # and nothing followed from it on the bus
+        stack.capture.drain()
+        assert order_id not in stack.capture.by_order
+    finally:
+        remove_dead_letters(ops, "InventoryFunction", poisoned["id"])
+    assert dead_letters_of(ops, "InventoryFunction", poisoned["id"]) == []

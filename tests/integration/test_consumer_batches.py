@@ -37,22 +37,58 @@ def counts(engine: Engine) -> dict[str, int]:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}  # noqa: S608
 
 
-def test_a_batch_of_ten_with_one_malformed_record_fails_that_record_alone_and_the_nine_take_effect_once(
-    deps, engine
+@pytest.fixture
+def inventory_queue(settings: Any, aws: Any) -> Iterator[tuple[Any, str, str]]:
+    """InventoryFunction's queue in moto with its DLQ (redrive policy), and the function's
+    parts using that SQS: (sqs client, the queue's ARN, the DLQ's URL)."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.create_queue(QueueName="InventoryDLQ")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName="InventoryQueue",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "16"})},
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    consumer._dead_letter_queues.clear()  # a fresh execution environment
+    bootstrap.override(settings=settings, events_client=aws.events, sqs_client=sqs)
+    yield sqs, arn, dlq
+    bootstrap.override()
+    consumer._dead_letter_queues.clear()
+
+
+def dead_letters(sqs: Any, dlq: str) -> list[dict[str, Any]]:
+    return sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", [])
+
+
+def test_a_batch_of_ten_with_one_malformed_record_dead_letters_it_alone_and_the_nine_take_effect_once(
+    inventory_queue, engine
 ):
+    sqs, arn, dlq = inventory_queue
     # Given stock for nine orders, and a batch of ten whose seventh record is not an event
     put_stock(engine, SKU_1=100)
     events: list[dict[str, Any] | str] = [eventbridge_event(order_created(("SKU-1", 2))) for _ in range(9)]
-    events.insert(6, '{"detail-type": "OrderCreated", "detail": "not an order"}')
-    batch = sqs_event(*events)
-    bad = batch["Records"][6]["messageId"]
+    bad_body = '{"detail-type": "OrderCreated", "detail": "not an order"}'
+    events.insert(6, bad_body)
+    batch = sqs_event(*events, source_arn=arn)
     context = LambdaContext(function_name="InventoryFunction")
 
     # When InventoryFunction handles it
     response = reserve.handler(batch, context)
 
-    # Then exactly that record is reported failed, and the nine reserved once each
-    assert failed_ids(response) == [bad]
+    # Then that record alone went to the DLQ at once, with why; none is left to retry
+    assert failed_ids(response) == []
+    [letter] = dead_letters(sqs, dlq)
+    assert letter["Body"] == bad_body
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["REFUSED_BY"] == "InventoryFunction"
+    assert attributes["ERROR_CODE"] == "InvalidEvent"
+    assert "malformed EventBridge event" in attributes["ERROR_MESSAGE"]
+    assert attributes["RECEIVE_COUNT"] == "1"
+    # And the nine reserved once each
     assert levels(engine) == {"SKU-1": (100, 18)}
     after = counts(engine)
     assert after["inventory.reservations"] == 9 and after["eventing.processed_events"] == 9
@@ -61,10 +97,39 @@ def test_a_batch_of_ten_with_one_malformed_record_fails_that_record_alone_and_th
     # When the same batch is delivered again (the nine were not deleted, say)
     again = reserve.handler(batch, context)
 
-    # Then the same record fails and nothing else changes
-    assert failed_ids(again) == [bad]
+    # Then the bad record is refused again and nothing else changes
+    assert failed_ids(again) == []
     assert counts(engine) == after
     assert levels(engine) == {"SKU-1": (100, 18)}
+
+
+def test_a_record_refused_for_good_is_reported_failed_when_it_cannot_be_dead_lettered(
+    inventory_queue, engine
+):
+    sqs, arn, dlq = inventory_queue
+    put_stock(engine, SKU_1=100)
+    good = eventbridge_event(order_created(("SKU-1", 1)))
+    context = LambdaContext(function_name="InventoryFunction")
+
+    # A queue with no redrive policy: nowhere to send it
+    bare = sqs.create_queue(QueueName="BareQueue")["QueueUrl"]
+    bare_arn = sqs.get_queue_attributes(QueueUrl=bare, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    batch = sqs_event("not json", good, source_arn=bare_arn)
+    assert failed_ids(reserve.handler(batch, context)) == [batch["Records"][0]["messageId"]]
+
+    # No time left in the invocation: no call is started
+    consumer._dead_letter_queues.clear()
+    batch = sqs_event("not json", source_arn=arn)
+    late = LambdaContext(function_name="InventoryFunction", timeout_s=0.1)
+    assert failed_ids(reserve.handler(batch, late)) == [batch["Records"][0]["messageId"]]
+    assert dead_letters(sqs, dlq) == []  # the DLQ is there: only the time stopped it
+
+    # SQS refusing the send (its DLQ deleted): reported failed, to come back later
+    sqs.delete_queue(QueueUrl=dlq)
+    batch = sqs_event("not json", source_arn=arn)
+    assert failed_ids(reserve.handler(batch, context)) == [batch["Records"][0]["messageId"]]
+
+    assert levels(engine) == {"SKU-1": (100, 1)}  # the good one took effect once
 
 
 def test_a_batch_that_fails_entirely_is_reported_record_by_record_not_raised(deps, engine):

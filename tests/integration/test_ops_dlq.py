@@ -76,6 +76,23 @@ def test_each_envelope_is_decoded_to_its_event() -> None:
         "SQS.AccessDenied: not allowed",
     )
 
+    by_consumer = decode(
+        _message(
+            json.dumps(EVENT),
+            {
+                "REFUSED_BY": "InventoryFunction",
+                "ERROR_CODE": "InvalidEvent",
+                "ERROR_MESSAGE": "invalid OrderCreated detail in event 7f0c",
+                "RECEIVE_COUNT": "2",
+            },
+        )
+    )
+    assert (by_consumer.envelope, by_consumer.event, by_consumer.attempts) == ("consumer-refused", EVENT, 2)
+    assert (
+        by_consumer.error
+        == "InventoryFunction refused it: InvalidEvent: invalid OrderCreated detail in event 7f0c"
+    )
+
     record = {
         "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
         "requestPayload": EVENT,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from orderflow.ops.target import Target
 from tests.support.local_suite import ADDRESS, Response, http
 
 OUTPUTS = ("ApiUrl", "EventCaptureQueueUrl")
@@ -122,15 +123,18 @@ class Stack:
     api: str
     users: Users
     capture: Capture
+    ops: Target | None = None  # what ``orderflow dlq`` and the other ops commands talk to
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, str], users: Users, sqs: Any) -> Stack:
+    def from_outputs(
+        cls, outputs: dict[str, str], users: Users, sqs: Any, ops: Target | None = None
+    ) -> Stack:
         missing = [name for name in OUTPUTS if not outputs.get(name)]
         if missing:
             raise RuntimeError(
                 f"the stack has no output {', '.join(missing)}: deploy it with EventCapture=true"
             )
-        return cls(outputs["ApiUrl"].rstrip("/"), users, Capture(sqs, outputs["EventCaptureQueueUrl"]))
+        return cls(outputs["ApiUrl"].rstrip("/"), users, Capture(sqs, outputs["EventCaptureQueueUrl"]), ops)
 
     @classmethod
     def deployed(cls, name: str) -> Stack:
@@ -141,12 +145,13 @@ class Stack:
         found = session.create_client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
         users = CognitoUsers(session, outputs["UserPoolId"], outputs["UserPoolClientId"])
-        return cls.from_outputs(outputs, users, session.create_client("sqs"))
+        ops = Target(endpoint=None, bus=outputs.get("EventBusName", ""), stack=name)
+        return cls.from_outputs(outputs, users, session.create_client("sqs"), ops)
 
     @classmethod
-    def from_file(cls, path: Path, users: Users, sqs: Any) -> Stack:
+    def from_file(cls, path: Path, users: Users, sqs: Any, ops: Target | None = None) -> Stack:
         """Outputs written to a file (``{"ApiUrl": ..., ...}``) in place of CloudFormation's."""
-        return cls.from_outputs(json.loads(path.read_text()), users, sqs)
+        return cls.from_outputs(json.loads(path.read_text()), users, sqs, ops)
 
     # ------------------------------------------------------------------ the shop
     def request(self, method: str, path: str, **kw: Any) -> Response:

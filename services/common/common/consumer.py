@@ -18,9 +18,13 @@ A record that fails is reported in ``batchItemFailures``; the others are deleted
 the event source mapping and took effect once. What a failure is decides what
 happens next (``common.failures``):
 
-* permanent (a malformed event, or one this function does not consume): logged
-  once with why, reported failed; the queue's redrive policy moves it to the DLQ
-  after ``maxReceiveCount`` receives;
+* permanent (a malformed event, one this function does not consume, or one its use
+  case refuses for good): logged once with why and sent at once to the DLQ its
+  queue's redrive policy names, the reason in the message's attributes (``dead_letter``),
+  then reported done. No retry could cure it, so it does not wait out the retry
+  horizon. Only when that send cannot be made (no redrive policy, no time left, SQS
+  failing) is it reported failed, and the redrive policy takes it there after
+  ``maxReceiveCount`` receives;
 * transient (anything else: the database, SES, a timeout): reported failed, and
   its next receive is pushed back with ``ChangeMessageVisibility``, a timeout that
   grows with ``ApproximateReceiveCount`` (``retry_delay_s``), so an outage is ridden
@@ -64,6 +68,8 @@ RETRY_CAP_S = 3600
 VISIBILITY_CALL_MARGIN_S = 0.5
 # What a step retried for as long as the invocation has time leaves for its last try.
 PERSIST_MARGIN_S = 2.0
+# A dead letter's reason, as message attributes (orderflow dlq show decodes them).
+REASON_LIMIT = 1000
 _LOG_KEYS = ("event_id", "detail_type", "eventbridge_id", "message_id", "receive_count")
 
 
@@ -243,6 +249,8 @@ class Consumer:
             except Exception as exc:
                 if failures.is_transient(exc):
                     failed.append((record, _receive_count(record)))
+                elif dead_letter(deps, record, exc, context):
+                    return  # done here: the event waits in the DLQ for an operator
                 raise
 
         response = process_partial_response(
@@ -272,12 +280,12 @@ class Consumer:
             received = parse_event(record.body, self.accepts)
             outcome = self.handle(Delivery(received, deps, context, receive_count))
         except InvalidEvent:
-            # parse_event logged why; the queue's redrive takes it to the DLQ.
+            # parse_event logged why; ``process`` sends it to the DLQ.
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
             raise
         except failures.PermanentFailure as exc:
             logger.error(
-                "event refused for good; it will reach the DLQ",
+                "event refused for good",
                 extra={"reason": str(exc), "eventbridge_id": received.id if received else None},
             )
             metrics.add_metric(name="InvalidEvent", unit="Count", value=1)
@@ -338,3 +346,59 @@ def _back_off(deps: bootstrap.Container, failed: list[tuple[SQSRecord, int]], co
                     "some failed records were not backed off",
                     extra={"codes": sorted({f.get("Code", "") for f in answer["Failed"]})},
                 )
+
+
+# Each source queue's DLQ URL (None: it has no redrive policy), from its attributes: one
+# lookup per execution environment and queue, made only when a record is refused for good.
+_dead_letter_queues: dict[str, str | None] = {}
+
+
+def dead_letter(deps: bootstrap.Container, record: SQSRecord, exc: Exception, context: Any) -> bool:
+    """Send a record refused for good to the DLQ of the queue it came from, with why
+    (message attributes ``REFUSED_BY``, ``ERROR_CODE``, ``ERROR_MESSAGE``,
+    ``RECEIVE_COUNT``); True once SQS took it. False, with a warning, when it cannot:
+    the record is then reported failed and the queue's redrive policy takes it there.
+    Each call starts only with the time it may take left in the invocation."""
+    try:
+        source = queue_url(record.event_source_arn or "")
+    except ValueError:
+        return False  # not from a queue (a hand-made event): nowhere to send it
+    bound = bootstrap.call_bound_s("sqs") + VISIBILITY_CALL_MARGIN_S
+    sqs = deps.sqs_client
+    try:
+        if source not in _dead_letter_queues:
+            if time_left(context) < bound:
+                raise TimeoutError("no time left to read the queue's redrive policy")
+            attributes = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["RedrivePolicy"])
+            policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+            target = json.loads(policy).get("deadLetterTargetArn") if policy else None
+            _dead_letter_queues[source] = queue_url(target) if target else None
+        dlq = _dead_letter_queues[source]
+        if dlq is None:
+            logger.warning("its queue has no redrive policy; the record is reported failed")
+            return False
+        if time_left(context) < bound:
+            raise TimeoutError("no time left to send it to the DLQ")
+        reason = str(exc) or type(exc).__name__
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=record.body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in (
+                    ("REFUSED_BY", str(getattr(context, "function_name", None) or "unknown")),
+                    ("ERROR_CODE", type(exc).__name__),
+                    ("ERROR_MESSAGE", reason[:REASON_LIMIT]),
+                    ("RECEIVE_COUNT", str(_receive_count(record))),
+                )
+            },
+        )
+    except Exception as error:
+        logger.warning(
+            "could not send the refused event to its DLQ; it will be received again",
+            extra={"error": failures.error_code(error)},
+        )
+        return False
+    logger.info("refused event sent to its DLQ", extra={"reason": type(exc).__name__})
+    metrics.add_metric(name="DeadLettered", unit="Count", value=1)
+    return True

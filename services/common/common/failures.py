@@ -75,7 +75,9 @@ def is_refused_call(code: str) -> bool:
 
 
 class PermanentFailure(Exception):
-    """The thing handled is wrong in itself: retrying it can never succeed."""
+    """The thing handled is wrong in itself: retrying it can never succeed. A consumer
+    sends such an event to its DLQ at once, with this message as the reason (so it
+    names ids, never personal data)."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -1,7 +1,11 @@
 """``orderflow dlq``: the consumers' dead-letter queues: list, show, redrive.
 
-A message reaches a consumer's DLQ in one of three envelopes:
+A message reaches a consumer's DLQ in one of four envelopes:
 
+* the consumer itself (it refused the event for good: malformed, not one it takes, or
+  refused by its use case; ``common.consumer.dead_letter``): the body is the event
+  as the rule delivered it, the reason in message attributes (``REFUSED_BY``,
+  ``ERROR_CODE``, ``ERROR_MESSAGE``, ``RECEIVE_COUNT``);
 * its queue's redrive policy (the function failed the event on ``maxReceiveCount``
   receives): the body is the EventBridge event itself, as the rule delivered it, with
   no reason attached (the function's log has it);
@@ -38,7 +42,7 @@ from orderflow.ops.target import CONSUMERS, OpsError, Target, add_target_argumen
 class DeadLetter:
     message_id: str
     receipt: str
-    envelope: str  # "queue-redrive", "rule-dlq" or "lambda-destination" (or "unknown")
+    envelope: str  # "consumer-refused", "queue-redrive", "rule-dlq", "lambda-destination" or "unknown"
     event: dict[str, Any] | None
     error: str | None
     attempts: int | None
@@ -82,9 +86,18 @@ def decode(message: dict[str, Any]) -> DeadLetter:
         )
     if isinstance(body, dict) and "detail-type" in body:
         attrs = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
+        error = ": ".join(x for x in (attrs.get("ERROR_CODE"), attrs.get("ERROR_MESSAGE")) if x) or None
+        if attrs.get("REFUSED_BY"):
+            count = attrs.get("RECEIVE_COUNT")
+            return DeadLetter(
+                envelope="consumer-refused",
+                event=body,
+                error=f"{attrs['REFUSED_BY']} refused it: {error}",
+                attempts=int(count) if count and count.isdigit() else None,
+                **common,
+            )
         if not attrs.get("ERROR_CODE") and not attrs.get("RULE_ARN"):
             return DeadLetter(envelope="queue-redrive", event=body, error=None, attempts=None, **common)
-        error = ": ".join(x for x in (attrs.get("ERROR_CODE"), attrs.get("ERROR_MESSAGE")) if x) or None
         return DeadLetter(envelope="rule-dlq", event=body, error=error, attempts=None, **common)
     return DeadLetter(
         envelope="unknown", event=None, error="not an EventBridge event", attempts=None, **common
