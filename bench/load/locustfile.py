@@ -24,9 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import secrets
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -84,15 +82,16 @@ class LocalIdentities:
 
 
 class CognitoIdentities:
-    """Test users in the stack's own user pool, created on demand and deleted at the end.
-
-    The admin joins the pool's ``admin`` group. ID tokens, since ``POST /orders`` needs the
-    email claim (docs: Tokens). Not run here (no AWS): the calls are the AWS CLI's in the
-    README's "Deploying" section.
-    """
+    """Test users in the stack's own user pool, created on demand and deleted at the end,
+    as the end-to-end tests make them (``tests.support.stack.CognitoUsers``: ID tokens,
+    since ``POST /orders`` needs the email claim; the admin joins the ``admin`` group).
+    Not run here (no AWS)."""
 
     def __init__(self, stack: str) -> None:
         import botocore.session
+
+        sys.path.insert(0, str(ROOT))  # tests.support: the users the end-to-end tests make
+        from tests.support.stack import CognitoUsers
 
         session = botocore.session.get_session()
         cloudformation: Any = session.create_client("cloudformation")
@@ -102,42 +101,14 @@ class CognitoIdentities:
         if missing:
             sys.exit(f"stack {stack} has no output {', '.join(sorted(missing))} (its own user pool?)")
         self.api = found["ApiUrl"].rstrip("/")
-        self.pool, self.client_id = found["UserPoolId"], found["UserPoolClientId"]
-        self.cognito: Any = session.create_client("cognito-idp")
-        self.run = uuid.uuid4().hex[:8]
-        self.users: list[str] = []
-        self.lock = threading.Lock()
+        self.users = CognitoUsers(session, found["UserPoolId"], found["UserPoolClientId"])
+        self.run = uuid.uuid4().hex[:8]  # this run's users are its own
 
     def token(self, sub: str, email: str | None, admin: bool) -> str:
-        username = email or f"{sub}-{self.run}@load.invalid"
-        password = secrets.token_urlsafe(24) + "aA1!"
-        self.cognito.admin_create_user(
-            UserPoolId=self.pool,
-            Username=username,
-            UserAttributes=[
-                {"Name": "email", "Value": username},
-                {"Name": "email_verified", "Value": "true"},
-            ],
-            MessageAction="SUPPRESS",
-        )
-        with self.lock:
-            self.users.append(username)
-        self.cognito.admin_set_user_password(
-            UserPoolId=self.pool, Username=username, Password=password, Permanent=True
-        )
-        if admin:
-            self.cognito.admin_add_user_to_group(UserPoolId=self.pool, Username=username, GroupName="admin")
-        answer = self.cognito.initiate_auth(
-            ClientId=self.client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": password},
-        )
-        return str(answer["AuthenticationResult"]["IdToken"])
+        return self.users.token(f"{sub}-{self.run}", email, admin)
 
     def close(self) -> None:
-        for username in self.users:
-            self.cognito.admin_delete_user(UserPoolId=self.pool, Username=username)
-        self.users.clear()
+        self.users.remove_all()
 
 
 IDENTITIES: LocalIdentities | CognitoIdentities | None = None
