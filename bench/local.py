@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/local.py [--duration 30] [--clients 1,4,16] [--json FILE]
                                     [--paced 10] [--paced-clients 4]
-                                    [--relay-every 1] [--profile DIR] [--log FILE]
+                                    [--relay-every 1] [--consumer-concurrency 1]
+                                    [--profile DIR] [--log FILE]
 
 It starts ``orderflow local`` itself (a subprocess, as tests/e2e do) on free ports,
 on a fresh database of ``DATABASE_URL``'s server, else of an embedded PostgreSQL
@@ -248,6 +249,9 @@ def main() -> int:
     parser.add_argument(
         "--paced", type=float, default=10, help="first a row at PACED orders/s in all (0: none)"
     )
+    parser.add_argument(
+        "--consumer-concurrency", type=int, default=1, help="the suite's containers per consumer"
+    )
     parser.add_argument("--paced-clients", type=int, default=4, help="clients sharing the paced row")
     parser.add_argument("--drain", type=float, default=45, help="max seconds to wait for shipping")
     parser.add_argument("--profile", help="directory for one cProfile dump per function")
@@ -262,6 +266,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "levels": [],
         "relayEverySeconds": args.relay_every,
+        "consumerConcurrency": args.consumer_concurrency,
         "durationSeconds": args.duration,
         "cpus": os.cpu_count(),
     }
@@ -271,7 +276,15 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="orderflow-bench-") as state,
     ):
         suite = LocalSuite(
-            Path(state), database_url=url, extra_args=("--relay-every", str(args.relay_every), "--json-logs")
+            Path(state),
+            database_url=url,
+            extra_args=(
+                "--relay-every",
+                str(args.relay_every),
+                "--consumer-concurrency",
+                str(args.consumer_concurrency),
+                "--json-logs",
+            ),
         )
         started = time.monotonic()
         with running(suite, timeout_s=120):

@@ -191,6 +191,16 @@ def _default_template() -> Path:
     return built if built.exists() else Path("template.yaml")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return number
+
+
 def _local(args: argparse.Namespace) -> int:
     from orderflow.local import Options, StartupError, run
 
@@ -202,6 +212,7 @@ def _local(args: argparse.Namespace) -> int:
         retry_delay_s=args.retry_delay,
         log_level=args.log_level,
         json_logs=args.json_logs,
+        consumer_concurrency=args.consumer_concurrency,
         **({"state_dir": Path(args.state_dir).resolve()} if args.state_dir else {}),
     )
     try:
@@ -286,6 +297,14 @@ def build_parser() -> Parser:
         type=float,
         help="seconds before a consumer's failed record is received again, for tests "
         "(default: the function's own backoff, else the queue's visibility timeout)",
+    )
+    local.add_argument(
+        "--consumer-concurrency",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="containers per consumer, each taking its own batches, at most the template's "
+        "MaximumConcurrency for it (default 1)",
     )
     local.add_argument("--log-level", default="INFO", help="the functions' LOG_LEVEL")
     local.add_argument("--json-logs", action="store_true", help="JSON log lines, tagged with the function")

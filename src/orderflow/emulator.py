@@ -52,6 +52,7 @@ class ConsumerQueue:
     batch_size: int = 10
     batching_window_s: int = 0
     max_receive_count: int | None = None
+    max_concurrency: int | None = None  # its ScalingConfig.MaximumConcurrency
 
 
 class EmulatorError(RuntimeError):
@@ -171,6 +172,7 @@ class Emulator:
                         batch_size=source.batch_size,
                         batching_window_s=source.batching_window_s,
                         max_receive_count=source.max_receive_count,
+                        max_concurrency=source.max_concurrency,
                     )
                 )
         ses = self.client("ses")

@@ -68,6 +68,9 @@ class Options:
     retry_delay_s: float | None = None
     log_level: str = "INFO"
     json_logs: bool = False
+    # Containers per consumer, each with its own poller: at most the template's
+    # MaximumConcurrency for it (AWS's least is 2).
+    consumer_concurrency: int = 1
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -252,6 +255,11 @@ def sqs_record(consumer: emulator.ConsumerQueue, message: dict[str, Any]) -> dic
     }
 
 
+def consumer_containers(consumers: list[emulator.ConsumerQueue], concurrency: int) -> dict[str, int]:
+    """Containers per consumer: ``concurrency``, at most its MaximumConcurrency."""
+    return {c.function_id: max(1, min(concurrency, c.max_concurrency or concurrency)) for c in consumers}
+
+
 def failed_records(result: Any, ids: list[str]) -> tuple[set[str], str]:
     """The message ids a batch's response reports failed, and why, as Lambda reads a
     ``ReportBatchItemFailures`` response: none for a null or empty answer or list; the
@@ -288,7 +296,15 @@ class Suite:
     def _logger_for(self, function_id: str) -> Callable[[str], None]:
         return lambda line: self.log.function_line(function_id, line)
 
-    def start_functions(self, functions: dict[str, tpl.Function], environment: dict[str, str]) -> None:
+    def start_functions(
+        self,
+        functions: dict[str, tpl.Function],
+        environment: dict[str, str],
+        containers: dict[str, int] | None = None,
+    ) -> None:
+        """Start each function's container (``containers``: how many a function gets,
+        one by default); the first is ``processes[function_id]``, the others
+        ``processes["<function_id>#<n>"]``."""
         from orderflow.grants import FUNCTION_ROLES, url_for_role
 
         for function_id in functions:
@@ -298,15 +314,17 @@ class Suite:
                 role_url = url_for_role(environment["DATABASE_URL"], FUNCTION_ROLES[function_id])
                 overrides[function_id] = {"DATABASE_URL": role_url}
             spec = spec_for(function_id, self.options.template, overrides)
-            self.processes[function_id] = FunctionProcess(spec, on_log=self._logger_for(function_id))
+            for n in range(1, (containers or {}).get(function_id, 1) + 1):
+                key = function_id if n == 1 else f"{function_id}#{n}"
+                self.processes[key] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 
-        def start(function_id: str) -> None:
+        def start(key: str) -> None:
             try:
-                ms = self.processes[function_id].start()
-                self.log.system(f"{function_id} started (cold start {ms:.0f} ms)")
+                ms = self.processes[key].start()
+                self.log.system(f"{key} started (cold start {ms:.0f} ms)")
             except Exception as exc:
-                errors[function_id] = exc
+                errors[key] = exc
 
         starters = [threading.Thread(target=start, args=(f,)) for f in self.processes]
         for t in starters:
@@ -318,10 +336,11 @@ class Suite:
                 "functions failed to start: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
             )
 
-    def poll(self, consumer: emulator.ConsumerQueue, sqs: Any) -> None:
-        """Hand one consumer's queue to its function, as Lambda's event source mapping
-        does, until the suite stops: one batch at a time (the function has one
-        container here, so one invocation at a time).
+    def poll(self, consumer: emulator.ConsumerQueue, sqs: Any, container: str | None = None) -> None:
+        """Hand one consumer's queue to one of its containers (``container``: its key in
+        ``processes``, the first by default), as Lambda's event source mapping does,
+        until the suite stops: one batch at a time per container. A consumer with
+        several containers has a poller for each, so as many batches at a time.
 
         Handled messages are deleted ten at a time, or once the oldest has waited
         ``DELETE_LINGER_S``, or when a receive finds the queue empty: at a trickle each
@@ -343,7 +362,7 @@ class Suite:
                     continue
                 if messages and not self.stop_event.is_set():
                     oldest = oldest if handled else time.monotonic()
-                    handled += self._deliver(consumer, sqs, messages)
+                    handled += self._deliver(consumer, sqs, messages, container)
                 while len(handled) >= MAX_DELETE_BATCH:
                     self._delete(consumer, sqs, handled[:MAX_DELETE_BATCH])
                     handled = handled[MAX_DELETE_BATCH:]
@@ -382,14 +401,18 @@ class Suite:
         return messages
 
     def _deliver(
-        self, consumer: emulator.ConsumerQueue, sqs: Any, messages: list[dict[str, Any]]
+        self,
+        consumer: emulator.ConsumerQueue,
+        sqs: Any,
+        messages: list[dict[str, Any]],
+        container: str | None = None,
     ) -> list[dict[str, Any]]:
         """Invoke the function with one batch and log what failed; returns the messages it
         handled (to be deleted)."""
         records = [sqs_record(consumer, m) for m in messages]
         ids = [r["messageId"] for r in records]
         try:
-            result = self.invoke(consumer.function_id, {"Records": records})
+            result = self.invoke(container or consumer.function_id, {"Records": records})
         except InvokeError as exc:
             failed, why = set(ids), str(exc)
         else:
@@ -596,9 +619,12 @@ def _run(options: Options) -> int:
         stack.callback(http.server_close)
         stack.callback(http.shutdown)
 
-        suite.start_functions(functions, environment)
+        containers = consumer_containers(consumers, options.consumer_concurrency)
+        suite.start_functions(functions, environment, containers)
         for consumer in consumers:
-            suite.background(suite.poll, consumer, aws.client("sqs"), name=f"poll-{consumer.function_id}")
+            for n in range(1, containers[consumer.function_id] + 1):
+                key = consumer.function_id if n == 1 else f"{consumer.function_id}#{n}"
+                suite.background(suite.poll, consumer, aws.client("sqs"), key, name=f"poll-{key}")
         if RELAY_FUNCTION in functions:
             every = options.relay_every_s or schedule_seconds(functions, RELAY_FUNCTION)
             suite.background(suite.run_relay, every, name="relay")

@@ -341,18 +341,25 @@ EXPECTED_GRANTS = {
     # the consumers back a failed record off on their own queue (ChangeMessageVisibility)
     "OrderStatusFunction": {
         ("sqs:ChangeMessageVisibility", "OrderStatusQueue"),
+        ("sqs:SendMessage", "OrderStatusDLQ"),  # an event refused for good
         ("events:PutEvents", "EventBus"),
     },
     "InventoryFunction": {
         ("sqs:ChangeMessageVisibility", "InventoryQueue"),
+        ("sqs:SendMessage", "InventoryDLQ"),  # an event refused for good
         ("events:PutEvents", "EventBus"),
     },
     "InventoryApiFunction": set(),
     "NotificationsFunction": {
         ("sqs:ChangeMessageVisibility", "NotificationsQueue"),
+        ("sqs:SendMessage", "NotificationsDLQ"),  # an event refused for good
         ("ses:SendEmail", "SesIdentity"),
     },
-    "ShippingFunction": {("sqs:ChangeMessageVisibility", "ShippingQueue"), ("events:PutEvents", "EventBus")},
+    "ShippingFunction": {
+        ("sqs:ChangeMessageVisibility", "ShippingQueue"),
+        ("sqs:SendMessage", "ShippingDLQ"),
+        ("events:PutEvents", "EventBus"),
+    },
     "ShippingApiFunction": {("events:PutEvents", "EventBus")},
 }
 SQS_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orderflow import emulator
-from orderflow.local import ACCOUNT, Options, Suite, failed_records
+from orderflow.local import ACCOUNT, Options, Suite, consumer_containers, failed_records
 from orderflow.logs import LogSink
 from orderflow.runtime import InvokeError
 
@@ -204,3 +204,20 @@ IDS = ["a", "b", "c"]
 )
 def test_a_batch_response_is_read_as_lambda_reads_it(answer: Any, failed: set[str]) -> None:
     assert failed_records(answer, IDS)[0] == failed
+
+
+def test_a_container_s_poller_invokes_that_container() -> None:
+    suite, _, _ = _suite()
+    called: list[str] = []
+    suite.invoke = lambda key, event: called.append(key)  # type: ignore[assignment,method-assign,misc,return-value]
+    suite.poll(consumer(), FakeSqs(suite, [2, 1]), "InventoryFunction#2")
+    assert called == ["InventoryFunction#2", "InventoryFunction#2"]
+
+
+def test_each_consumer_gets_the_containers_asked_for_at_most_its_maximum_concurrency() -> None:
+    def queue(function_id: str, most: int | None) -> emulator.ConsumerQueue:
+        return emulator.ConsumerQueue(function_id, (), "u", "a", None, max_concurrency=most)
+
+    queues = [queue("InventoryFunction", 10), queue("NotificationsFunction", 2), queue("Other", None)]
+    assert consumer_containers(queues, 1) == {"InventoryFunction": 1, "NotificationsFunction": 1, "Other": 1}
+    assert consumer_containers(queues, 3) == {"InventoryFunction": 3, "NotificationsFunction": 2, "Other": 3}
