@@ -88,3 +88,18 @@ def test_an_unreachable_database_is_one_line(monkeypatch, capsys):
     assert main(["outbox"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("orderflow outbox: ") and err.count("\n") == 1
+
+
+def test_against_a_stack_it_reads_database_url_and_never_the_local_suite(
+    backlog, monkeypatch, capsys, tmp_path
+):
+    # a local suite is running, but the operator named a stack: no silent fallback to it
+    (tmp_path / "local.json").write_text(json.dumps({"api": "http://127.0.0.1:3000", "database": backlog}))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["outbox", "--stack", "orderflow-staging", "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set DATABASE_URL to stack orderflow-staging's database" in err
+
+    monkeypatch.setenv("DATABASE_URL", backlog)  # the stack's database, through a tunnel
+    assert main(["outbox", "status", "--stack", "orderflow-staging", "--json"]) == 0
+    assert {row["source"] for row in json.loads(capsys.readouterr().out)["services"]} >= {"orders.service"}

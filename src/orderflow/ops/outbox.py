@@ -1,7 +1,9 @@
 """``orderflow outbox``: the transactional outbox's backlog, and requeueing parked rows.
 
-Works against a deployed stack (``DATABASE_URL`` to the database, e.g. through a
-tunnel) and a running local suite alike (its database, from ``.orderflow/local.json``).
+Works against a deployed stack (``--stack NAME``, or ``ORDERFLOW_STACK``, with
+``DATABASE_URL`` to its database, e.g. through a tunnel: the database sits in the stack's
+private subnets) and a running local suite alike (``DATABASE_URL`` when set, else the
+suite's database, from ``.orderflow/local.json``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ def register(subparsers: Any) -> None:
         help="unpublished and parked outbox rows per service; requeue parked rows",
         description="Show the outbox's backlog per service (default), or give parked rows back to the relay.",
     )
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("ORDERFLOW_STACK"),
+        help="a deployed stack's name: its database is DATABASE_URL's (default: the local suite)",
+    )
     parser.add_argument("--state-dir", help="the local suite's state folder (default: .orderflow/)")
     actions = parser.add_subparsers(dest="action", metavar="{status,requeue}")
     status = actions.add_parser(
@@ -39,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        url = database_url(args.state_dir)
+        url = database_url(args.state_dir, args.stack)
         if args.action == "requeue":
             return _requeue(url, args)
         return _status(url, bool(args.json))
@@ -57,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def database_url(state_dir: str | None) -> str:
-    """``DATABASE_URL``, else the running local suite's database."""
+def database_url(state_dir: str | None, stack: str | None = None) -> str:
+    """``DATABASE_URL``, else the running local suite's database; with ``stack``, only
+    ``DATABASE_URL`` (never the local suite's by mistake)."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
+    if stack:
+        raise OutboxCommandError(
+            f"set DATABASE_URL to stack {stack}'s database (postgresql+pg8000://..., e.g. through "
+            "a tunnel to its RDS Proxy) to read its outbox"
+        )
     from orderflow.local import STATE_DIR
 
     state_file = (Path(state_dir).resolve() if state_dir else STATE_DIR) / "local.json"
