@@ -164,9 +164,9 @@ def remove_dead_letters(ops: Target, function_id: str, event_id: str) -> None:
 
 def test_a_poisoned_event_goes_to_its_dlq_with_why_and_redrive_puts_it_back(stack: Stack):
     """An event a consumer refuses for good reaches its DLQ at once, with why; the operator's
-    redrive puts it back into that consumer's queue, where it is refused again. Nothing
-    else happens: no follow-up event, nothing reserved. (That a redriven event takes
-    effect once its fault is fixed is shown on the local suite, tests/e2e/test_operations.py.)"""
+    redrive puts it back into that consumer's queue, where it is refused again, and no
+    event follows from it. (That a redriven event takes effect once its fault is fixed is
+    shown on the local suite, tests/e2e/test_operations.py.)"""
     ops = stack.ops
     assert ops is not None
     order_id = str(uuid.uuid4())
