@@ -191,16 +191,6 @@ def _default_template() -> Path:
     return built if built.exists() else Path("template.yaml")
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
-    return number
-
-
 def _local(args: argparse.Namespace) -> int:
     from orderflow.local import Options, StartupError, run
 
@@ -252,6 +242,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> Parser:
     """Every command, each flag taken before or after its subcommand (see orderflow.parser)."""
+    from orderflow.ops.target import at_least_one
+
     parser = Parser(prog="orderflow", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and stack traces")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,7 +292,7 @@ def build_parser() -> Parser:
     )
     local.add_argument(
         "--consumer-concurrency",
-        type=_at_least_one,
+        type=at_least_one,
         default=1,
         metavar="N",
         help="containers per consumer, each taking its own batches, at most the template's "

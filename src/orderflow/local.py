@@ -255,6 +255,12 @@ def sqs_record(consumer: emulator.ConsumerQueue, message: dict[str, Any]) -> dic
     }
 
 
+def container_keys(function_id: str, count: int) -> list[str]:
+    """The keys of a function's containers in ``Suite.processes``: the first is the
+    function's id, the others ``<function_id>#<n>``."""
+    return [function_id] + [f"{function_id}#{n}" for n in range(2, count + 1)]
+
+
 def consumer_containers(consumers: list[emulator.ConsumerQueue], concurrency: int) -> dict[str, int]:
     """Containers per consumer: ``concurrency``, at most its MaximumConcurrency."""
     return {c.function_id: max(1, min(concurrency, c.max_concurrency or concurrency)) for c in consumers}
@@ -314,8 +320,7 @@ class Suite:
                 role_url = url_for_role(environment["DATABASE_URL"], FUNCTION_ROLES[function_id])
                 overrides[function_id] = {"DATABASE_URL": role_url}
             spec = spec_for(function_id, self.options.template, overrides)
-            for n in range(1, (containers or {}).get(function_id, 1) + 1):
-                key = function_id if n == 1 else f"{function_id}#{n}"
+            for key in container_keys(function_id, (containers or {}).get(function_id, 1)):
                 self.processes[key] = FunctionProcess(spec, on_log=self._logger_for(function_id))
         errors: dict[str, Exception] = {}
 
@@ -622,8 +627,7 @@ def _run(options: Options) -> int:
         containers = consumer_containers(consumers, options.consumer_concurrency)
         suite.start_functions(functions, environment, containers)
         for consumer in consumers:
-            for n in range(1, containers[consumer.function_id] + 1):
-                key = consumer.function_id if n == 1 else f"{consumer.function_id}#{n}"
+            for key in container_keys(consumer.function_id, containers[consumer.function_id]):
                 suite.background(suite.poll, consumer, aws.client("sqs"), key, name=f"poll-{key}")
         if RELAY_FUNCTION in functions:
             every = options.relay_every_s or schedule_seconds(functions, RELAY_FUNCTION)

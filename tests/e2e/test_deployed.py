@@ -12,13 +12,13 @@ emits (read from its capture queue): nothing here reads a database or a log. Wit
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from orderflow.ops.dlq import DeadLetter, peek, redrive
 from orderflow.ops.target import Target
+from tests.support.local_suite import wait_for
 from tests.support.stack import Stack
 
 HAPPY_PATH = (
@@ -133,14 +133,15 @@ def dead_letters_of(ops: Target, function_id: str, event_id: str) -> list[DeadLe
 
 
 def wait_dead_letter(ops: Target, function_id: str, event_id: str, not_in: set[str]) -> DeadLetter:
-    deadline = time.monotonic() + 90
-    while True:
-        new = [d for d in dead_letters_of(ops, function_id, event_id) if d.message_id not in not_in]
-        if new:
-            return new[0]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"event {event_id} never reached {function_id}'s DLQ")
-        time.sleep(1)
+    """The first letter of ``event_id`` in the consumer's DLQ that is not one of ``not_in``."""
+    letters = wait_for(
+        lambda: [d for d in dead_letters_of(ops, function_id, event_id) if d.message_id not in not_in],
+        bool,
+        90,
+        f"event {event_id} in {function_id}'s DLQ",
+        every_s=1,
+    )
+    return letters[0]
 
 
 def remove_dead_letters(ops: Target, function_id: str, event_id: str) -> None:

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from orderflow.ops.target import CONSUMERS, OpsError, Target, add_target_arguments, resolve
+from orderflow.ops.target import CONSUMERS, OpsError, Target, add_target_arguments, at_least_one, resolve
 
 
 @dataclass(frozen=True)
@@ -280,18 +280,11 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(run=run_list)
     show = commands.add_parser("show", help="each message of FUNCTION's DLQ decoded")
     show.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
-    show.add_argument("--max", type=_positive, help="show at most N messages")
+    show.add_argument("--max", type=at_least_one, help="show at most N messages")
     show.add_argument("--json", action="store_true", help="JSON for scripts")
     show.set_defaults(run=run_show)
     again = commands.add_parser("redrive", help="put FUNCTION's dead letters back into its queue")
     again.add_argument("function", metavar="FUNCTION", help=f"one of {', '.join(CONSUMERS)}")
     again.add_argument("--dry-run", action="store_true", help="say what would be put back, change nothing")
-    again.add_argument("--max", type=_positive, help="put back at most N messages")
+    again.add_argument("--max", type=at_least_one, help="put back at most N messages")
     again.set_defaults(run=run_redrive)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value

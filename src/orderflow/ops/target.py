@@ -37,6 +37,17 @@ class OpsError(Exception):
     """Why an ops command cannot go on, as one line saying what to do."""
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1, else a clear usage error."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return number
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
